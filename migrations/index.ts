@@ -1,0 +1,8 @@
+// The ordered list of migrations, maintained by `npm run migration:create`.
+// Each migration holds the SQL for both engines (see README, "Migrations").
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261129023736_Initial } from './Migration20261129023736_Initial';
+
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
+];

@@ -1,0 +1,117 @@
+// Builds the HTTP application: Express 5 with Apollo Server 5 at /graphql, /healthz, request limits
+// and explicit production behaviour. Used by main.ts and by the tests, which start real servers.
+import 'reflect-metadata';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config';
+import { createContext, type Context } from './context';
+import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
+import { ErrorCode } from './errors';
+import { createFormatError } from './graphql/format-error';
+import { requestLimitsRule } from './graphql/limits';
+import { buildAppSchema } from './graphql/schema';
+import { createLogger, describeError, type Logger } from './logger';
+import { createServices, type Services } from './services';
+
+export const BODY_LIMIT = '1mb';
+
+export interface App {
+  services: Services;
+  httpServer: Server;
+  url: string;
+  /** Stops accepting requests, lets in-flight ones finish (bounded), then closes the database. */
+  stop(): Promise<void>;
+}
+
+function jsonError(res: Response, status: number, code: string, message: string) {
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
+
+export async function startApp(config: Config, options: { log?: Logger; orm?: OrmOptions } = {}): Promise<App> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const orm: Orm = await openOrm(config.database, options.orm);
+  try {
+    await migrate(orm);
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
+  const services = createServices(config, log, orm);
+  const schema = await buildAppSchema();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  const httpServer = createServer(app);
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    // Set explicitly, never left to NODE_ENV defaults.
+    introspection: !config.production,
+    includeStacktraceInErrorResponses: !config.production,
+    hideSchemaDetailsFromClientErrors: config.production,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    validationRules: [requestLimitsRule],
+    formatError: createFormatError({ production: config.production, log }),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await orm.em.getConnection().execute('select 1');
+      res.status(200).json({ status: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: BODY_LIMIT }),
+    expressMiddleware(apollo, { context: async ({ req }) => createContext(services, req) }),
+  );
+
+  app.use((_req: Request, res: Response) => jsonError(res, 404, 'NOT_FOUND', 'Not found.'));
+  // Body-parser errors (too large, malformed JSON) and anything else that escapes: JSON, no internals.
+  app.use((error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (error.type === 'entity.too.large') return jsonError(res, 413, ErrorCode.BAD_USER_INPUT, `The request body exceeds ${BODY_LIMIT}.`);
+    if (error.status && error.status >= 400 && error.status < 500) {
+      return jsonError(res, error.status, ErrorCode.BAD_USER_INPUT, 'The request could not be read.');
+    }
+    log.error('unhandled HTTP error', describeError(error));
+    return jsonError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error.');
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const address = httpServer.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info('listening', { url: `${url}/graphql` });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    services,
+    httpServer,
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        await apollo.stop();
+        await services.background.drain();
+        services.mailer.close();
+        await orm.close();
+      })()),
+  };
+}

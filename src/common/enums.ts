@@ -1,0 +1,73 @@
+// Enums of the public contract, registered once for type-graphql.
+import { registerEnumType } from 'type-graphql';
+
+export enum Role {
+  ADMIN = 'ADMIN',
+  RESELLER = 'RESELLER',
+  CUSTOMER = 'CUSTOMER',
+}
+
+export enum LicenseKind {
+  MDM = 'MDM',
+  MOBILE_SECURITY = 'MOBILE_SECURITY',
+}
+
+export enum LicenseStatus {
+  PENDING = 'PENDING',
+  ACTIVE = 'ACTIVE',
+  EXPIRED = 'EXPIRED',
+  REVOKED = 'REVOKED',
+}
+
+export enum SessionStage {
+  TOTP_REQUIRED = 'TOTP_REQUIRED',
+  TWO_FACTOR_SETUP_REQUIRED = 'TWO_FACTOR_SETUP_REQUIRED',
+  AUTHENTICATED = 'AUTHENTICATED',
+}
+
+export enum TwoFactorActivationMethod {
+  EMAIL = 'EMAIL',
+  RESELLER_PORTAL = 'RESELLER_PORTAL',
+}
+
+registerEnumType(Role, {
+  name: 'Role',
+  valuesConfig: {
+    ADMIN: { description: 'Vendor staff (the sales department): sees and manages everything.' },
+    RESELLER: { description: "A reseller's user: sees and manages the reseller's own customers and licenses." },
+    CUSTOMER: { description: "A customer's user: read-only view of the own customer and its licenses." },
+  },
+});
+registerEnumType(LicenseKind, {
+  name: 'LicenseKind',
+  valuesConfig: {
+    MDM: { description: 'Mobile device management: complete administration of devices.' },
+    MOBILE_SECURITY: { description: 'MDM plus protection in open networks through the cyber defense cloud.' },
+  },
+});
+registerEnumType(LicenseStatus, {
+  name: 'LicenseStatus',
+  valuesConfig: {
+    PENDING: { description: 'validFrom is in the future.' },
+    ACTIVE: { description: 'Valid now: validFrom <= now < validUntil and not revoked.' },
+    EXPIRED: { description: 'now >= validUntil.' },
+    REVOKED: { description: 'Revoked by a reseller or an admin; final.' },
+  },
+});
+registerEnumType(SessionStage, {
+  name: 'SessionStage',
+  valuesConfig: {
+    TOTP_REQUIRED: { description: 'Password accepted, 2FA is enabled: only verifyTotp and logout are allowed.' },
+    TWO_FACTOR_SETUP_REQUIRED: {
+      description: 'Password accepted, 2FA was never activated: login is blocked; only requestTwoFactorActivation and logout are allowed.',
+    },
+    AUTHENTICATED: { description: 'Password and TOTP verified: the whole role-scoped schema is open.' },
+  },
+});
+registerEnumType(TwoFactorActivationMethod, {
+  name: 'TwoFactorActivationMethod',
+  valuesConfig: {
+    EMAIL: { description: 'Portal-only account: an e-mail with a password-reset link was sent; the link leads to TOTP setup.' },
+    RESELLER_PORTAL: { description: 'Account linked to the reseller portal: the client must open redirectUrl there.' },
+  },
+});

@@ -1,0 +1,33 @@
+// Object IDs carry a type prefix, so node(id) can tell the type without a lookup and IDs of one type
+// cannot be passed where another is expected.
+import { randomBytes } from 'node:crypto';
+
+export const IdPrefix = {
+  Reseller: 'rsl',
+  Customer: 'cus',
+  License: 'lic',
+  User: 'usr',
+  AuditEvent: 'aud',
+  ApiToken: 'tok',
+  Session: 'ses',
+  AccountToken: 'act',
+} as const;
+export type NodeTypeName = keyof typeof IdPrefix;
+
+export function newId(type: NodeTypeName): string {
+  return `${IdPrefix[type]}_${randomBytes(12).toString('hex')}`;
+}
+
+const ID_SHAPE = /^([a-z]{3})_[0-9a-f]{24}$/;
+
+/** The type an ID names, or null for anything that is not one of our IDs. */
+export function typeOfId(id: string): NodeTypeName | null {
+  const match = ID_SHAPE.exec(id);
+  if (!match) return null;
+  const entry = Object.entries(IdPrefix).find(([, prefix]) => prefix === match[1]);
+  return entry ? (entry[0] as NodeTypeName) : null;
+}
+
+export function isIdOf(type: NodeTypeName, id: string): boolean {
+  return typeOfId(id) === type;
+}

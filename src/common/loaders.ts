@@ -1,0 +1,35 @@
+// Request-scoped batch loading: the objects behind many references of one page load in one query.
+import type { EntityName, FilterQuery } from '@mikro-orm/core';
+import DataLoader from 'dataloader';
+import type { Context } from '../context';
+
+/**
+ * Loads rows by id in batches. `condition` (a visibility rule) is part of the query: a row it excludes
+ * comes back as null, exactly like a missing one.
+ */
+export function loadById<T extends { id: string }>(
+  ctx: Context,
+  entity: EntityName<T> & { name: string },
+  id: string,
+  condition: FilterQuery<T> = {},
+  key = entity.name,
+): Promise<T | null> {
+  let loader = ctx.loaders.get(key) as DataLoader<string, T | null> | undefined;
+  if (!loader) {
+    loader = new DataLoader<string, T | null>(async (ids) => {
+      const where = { $and: [{ id: { $in: [...ids] } }, condition] } as FilterQuery<T>;
+      const rows = await ctx.em.find(entity, where);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((one) => byId.get(one) ?? null);
+    });
+    ctx.loaders.set(key, loader);
+  }
+  return loader.load(id);
+}
+
+/** Like loadById for a reference that must exist (a foreign key); a missing row is an internal error. */
+export async function loadRequired<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, id: string): Promise<T> {
+  const row = await loadById(ctx, entity, id);
+  if (!row) throw new Error(`${entity.name} ${id} is missing`);
+  return row;
+}

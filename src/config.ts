@@ -1,0 +1,130 @@
+// The one place that reads process.env: a typed, validated configuration object.
+// Every variable is documented in .env.example. Invalid values stop start-up with a one-line error.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+export type DatabaseConfig =
+  | { engine: 'sqlite'; path: string }
+  | { engine: 'postgresql'; url: string; schema?: string };
+
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  dataDir: string;
+  /** Key material for encrypting TOTP secrets; never logged. */
+  secretKey: string;
+  publicUrl: string;
+  resellerPortalUrl: string;
+  smtpUrl: string | null;
+  mailOutboxDir: string;
+  mailFrom: string;
+  totpIssuer: string;
+  trustProxy: boolean;
+  logLevel: 'silent' | 'error' | 'info' | 'debug';
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function parseUrl(name: string, value: string): URL {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    return url;
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${value}"`);
+  }
+}
+
+function parseDatabase(value: string, env: Env): DatabaseConfig {
+  if (value.startsWith('sqlite:')) {
+    const path = value.slice('sqlite:'.length);
+    if (!path) throw new ConfigError('DATABASE_URL sqlite: needs a path, e.g. sqlite:./data/portal.sqlite');
+    return { engine: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
+  }
+  if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
+    const schema = env.DATABASE_SCHEMA?.trim() || undefined;
+    if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new ConfigError('DATABASE_SCHEMA must be a lower-case SQL identifier');
+    }
+    return { engine: 'postgresql', url: value, schema };
+  }
+  throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
+}
+
+function parsePort(value: string | undefined): number {
+  const port = Number(value ?? '4000');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be an integer 0..65535, got "${value}"`);
+  }
+  return port;
+}
+
+/** Outside production a development key is generated once and kept in the data folder. */
+function developmentSecretKey(dataDir: string): string {
+  const file = join(dataDir, 'secret.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dirname(file), { recursive: true });
+  const key = randomBytes(32).toString('base64');
+  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const dataDir = resolve(env.DATA_DIR || './data');
+  const database = parseDatabase(env.DATABASE_URL || `sqlite:${join(dataDir, 'portal.sqlite')}`, env);
+
+  let secretKey = env.SECRET_KEY?.trim() ?? '';
+  if (!secretKey) {
+    if (production) throw new ConfigError('SECRET_KEY is required when NODE_ENV=production');
+    secretKey = developmentSecretKey(dataDir);
+  }
+  if (secretKey.length < 32) throw new ConfigError('SECRET_KEY must be at least 32 characters');
+
+  const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL || 'http://localhost:4000').toString().replace(/\/$/, '');
+  const resellerPortalUrl = parseUrl(
+    'RESELLER_PORTAL_URL',
+    env.RESELLER_PORTAL_URL || `${publicUrl}/two-factor-setup`,
+  ).toString();
+
+  const smtpUrl = env.SMTP_URL?.trim() || null;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+
+  const mailFrom = env.MAIL_FROM?.trim() || 'License Portal <no-reply@localhost>';
+  if (/[\r\n]/.test(mailFrom)) throw new ConfigError('MAIL_FROM must be one line');
+
+  const logLevel = (env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info')) as Config['logLevel'];
+  if (!['silent', 'error', 'info', 'debug'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL must be one of silent, error, info, debug');
+  }
+
+  const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? '10000');
+  if (!Number.isInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
+    throw new ConfigError('SHUTDOWN_TIMEOUT_MS must be a non-negative integer');
+  }
+
+  return {
+    production,
+    port: parsePort(env.PORT),
+    host: env.HOST || '127.0.0.1',
+    database,
+    dataDir,
+    secretKey,
+    publicUrl,
+    resellerPortalUrl,
+    smtpUrl,
+    mailOutboxDir: resolve(env.MAIL_OUTBOX_DIR || join(dataDir, 'outbox')),
+    mailFrom,
+    totpIssuer: env.TOTP_ISSUER?.trim() || 'License Portal',
+    trustProxy: env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1',
+    logLevel,
+    shutdownTimeoutMs,
+  };
+}

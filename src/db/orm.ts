@@ -1,0 +1,80 @@
+// Opens the database described by the config: SQLite (WAL, foreign keys on) or PostgreSQL, same
+// entities and migrations. Migrations are the only way the schema changes.
+import { MikroORM as PgORM, type Options as PgOptions } from '@mikro-orm/postgresql';
+import { MikroORM as SqliteORM, type Options as SqliteOptions } from '@mikro-orm/sqlite';
+import { Migrator } from '@mikro-orm/migrations';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseConfig } from '../config';
+import { migrationsList } from '../../migrations';
+import { entities } from './entities';
+
+export type Orm = SqliteORM | PgORM;
+
+interface SqliteConnectionHandle {
+  run(sql: string, cb: (err: Error | null) => void): void;
+}
+
+const SQLITE_PRAGMAS = ['pragma journal_mode = WAL', 'pragma foreign_keys = ON', 'pragma busy_timeout = 5000', 'pragma synchronous = NORMAL'];
+
+function sqlitePragmas(conn: SqliteConnectionHandle, done: (err: Error | null, conn: unknown) => void): void {
+  const next = (i: number): void => {
+    if (i === SQLITE_PRAGMAS.length) return done(null, conn);
+    conn.run(SQLITE_PRAGMAS[i]!, (err) => (err ? done(err, conn) : next(i + 1)));
+  };
+  next(0);
+}
+
+export interface OrmOptions {
+  debug?: boolean;
+  /** Receives every SQL statement (used by the statement-count tests and the benchmark). */
+  onQuery?: (sql: string) => void;
+}
+
+function commonOptions(options: OrmOptions) {
+  return {
+    entities,
+    extensions: [Migrator],
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    ignoreUndefinedInQuery: true,
+    debug: options.onQuery ? (['query'] as const) : false,
+    logger: options.onQuery ? (message: string) => options.onQuery!(message) : () => undefined,
+    discovery: { warnWhenNoEntities: true },
+  };
+}
+
+export async function openOrm(database: DatabaseConfig, options: OrmOptions = {}): Promise<Orm> {
+  if (database.engine === 'sqlite') {
+    if (database.path !== ':memory:') mkdirSync(dirname(database.path), { recursive: true });
+    const sqliteOptions: SqliteOptions = {
+      ...commonOptions(options),
+      dbName: database.path,
+      pool: { min: 1, max: 1, afterCreate: sqlitePragmas },
+    } as SqliteOptions;
+    return SqliteORM.init(sqliteOptions);
+  }
+  const schema = database.schema;
+  const pgOptions: PgOptions = {
+    ...commonOptions(options),
+    clientUrl: database.url,
+    ...(schema ? { schema } : {}),
+    pool: {
+      min: 0,
+      max: 10,
+      // A named schema (used for isolated test and CI runs) is selected through search_path, so the
+      // same unqualified migrations work in it.
+      afterCreate: schema
+        ? (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) =>
+            conn.query(`create schema if not exists "${schema}"; set search_path to "${schema}"`, (err) => done(err, conn))
+        : undefined,
+    },
+  } as PgOptions;
+  return PgORM.init(pgOptions);
+}
+
+/** Applies pending migrations. */
+export async function migrate(orm: Orm): Promise<void> {
+  await orm.getMigrator().up();
+}

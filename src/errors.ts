@@ -1,0 +1,41 @@
+// Typed errors with the stable codes of FLOWS.md section 2. Nothing else is thrown at a client.
+import { GraphQLError } from 'graphql';
+
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  TWO_FACTOR_REQUIRED: 'TWO_FACTOR_REQUIRED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  RATE_LIMITED: 'RATE_LIMITED',
+  CONFLICT: 'CONFLICT',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An error meant for the client: its message is safe to show, its code is one of ErrorCode. */
+export class AppError extends GraphQLError {
+  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+    super(message, { extensions: { code, ...extra } });
+  }
+  get code(): ErrorCode {
+    return this.extensions.code as ErrorCode;
+  }
+}
+
+export const unauthenticated = (message = 'Not signed in, or the session has ended.') =>
+  new AppError(ErrorCode.UNAUTHENTICATED, message);
+export const twoFactorRequired = (message = 'Two-factor authentication must be completed first.') =>
+  new AppError(ErrorCode.TWO_FACTOR_REQUIRED, message);
+export const forbidden = (message = 'You may not do this.') => new AppError(ErrorCode.FORBIDDEN, message);
+export const notFound = (what = 'object') => new AppError(ErrorCode.NOT_FOUND, `No such ${what}.`);
+export const badInput = (message: string, field?: string) =>
+  new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const rateLimited = (message = 'Too many failed attempts. Try again later.') =>
+  new AppError(ErrorCode.RATE_LIMITED, message);
+export const conflict = (message: string, field?: string) =>
+  new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}

@@ -1,0 +1,103 @@
+// The one permission map (graphql-shield), deny by default. Root fields say who may call them; object
+// types are open because every object reaches a client only through a root field and a service that
+// filters rows in the database. Rules are small named predicates with strict boolean results.
+import { allow, and, deny, rule, shield } from 'graphql-shield';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Role, SessionStage } from '../common/enums';
+import type { Context } from '../context';
+import { forbidden, twoFactorRequired, unauthenticated } from '../errors';
+
+const isSignedIn = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal !== null);
+const isAuthenticated = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.stage === SessionStage.AUTHENTICATED);
+const isSession = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.kind === 'session');
+const awaitsTotp = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.stage === SessionStage.TOTP_REQUIRED);
+const awaitsSetup = rule({ cache: 'contextual' })(
+  (_p, _a, ctx: Context) => ctx.principal?.stage === SessionStage.TWO_FACTOR_SETUP_REQUIRED,
+);
+const isAdmin = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.role === Role.ADMIN);
+/** Vendor staff and reseller users: the roles that manage customers, licenses and users. */
+const isStaff = rule({ cache: 'contextual' })(
+  (_p, _a, ctx: Context) => ctx.principal?.role === Role.ADMIN || ctx.principal?.role === Role.RESELLER,
+);
+
+const authenticated = isAuthenticated;
+const staff = and(isAuthenticated, isStaff);
+const admin = and(isAuthenticated, isAdmin);
+
+export const permissionMap = {
+  Query: {
+    me: authenticated,
+    node: authenticated,
+    license: authenticated,
+    licenses: authenticated,
+    customer: authenticated,
+    customers: authenticated,
+    resellers: staff,
+    users: authenticated,
+    auditEvents: staff,
+    apiTokens: authenticated,
+  },
+  Mutation: {
+    login: allow,
+    requestPasswordReset: allow,
+    resetPassword: allow,
+    beginTwoFactorSetup: allow,
+    activateTwoFactor: allow,
+    verifyTotp: and(isSession, awaitsTotp),
+    requestTwoFactorActivation: and(isSession, awaitsSetup),
+    logout: and(isSignedIn, isSession),
+    createReseller: admin,
+    createCustomer: staff,
+    updateCustomer: staff,
+    createLicense: staff,
+    createLicenses: staff,
+    updateLicense: staff,
+    revokeLicense: staff,
+    createUser: staff,
+    resetUserTwoFactor: staff,
+    // An API token cannot mint further tokens: that needs a password + TOTP session.
+    createApiToken: and(isAuthenticated, isSession),
+    revokeApiToken: authenticated,
+  },
+  Reseller: { '*': allow, customers: staff },
+  Customer: allow,
+  License: allow,
+  User: allow,
+  AuditEvent: allow,
+  ApiToken: allow,
+  CreatedApiToken: allow,
+  CreateLicenseResult: allow,
+  RowError: allow,
+  LoginPayload: allow,
+  TwoFactorActivation: allow,
+  TwoFactorSetup: allow,
+  PageInfo: allow,
+  ResellerConnection: allow,
+  ResellerEdge: allow,
+  CustomerConnection: allow,
+  CustomerEdge: allow,
+  LicenseConnection: allow,
+  LicenseEdge: allow,
+  UserConnection: allow,
+  UserEdge: allow,
+  AuditEventConnection: allow,
+  AuditEventEdge: allow,
+};
+
+/** What a denied field answers: who is asking decides between the three codes of FLOWS.md section 2. */
+export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, ctx: Context, _info: GraphQLResolveInfo) {
+  if (!ctx.principal) return unauthenticated();
+  if (ctx.principal.stage !== SessionStage.AUTHENTICATED) return twoFactorRequired();
+  return forbidden();
+}
+
+export function permissions(typeNames: Set<string>) {
+  // Only types present in the schema are mapped (shield refuses unknown ones).
+  const map = Object.fromEntries(Object.entries(permissionMap).filter(([type]) => typeNames.has(type)));
+  return shield(map, {
+    fallbackRule: deny,
+    fallbackError: deniedError as never,
+    allowExternalErrors: true,
+    debug: false,
+  });
+}

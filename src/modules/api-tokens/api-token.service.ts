@@ -1,0 +1,72 @@
+// API tokens for scripts (FLOWS.md section 7): created only from a password + TOTP session, shown once,
+// stored as SHA-256, acting as their owner; revoked explicitly or with the owner's password or 2FA.
+import type { EntityManager } from '@mikro-orm/core';
+import { requiredName } from '../../common/validation';
+import { badInput, notFound } from '../../errors';
+import { recordAudit } from '../audit/audit.service';
+import { auditScopeOfUser } from '../auth/auth.service';
+import type { AuthenticatedPrincipal } from '../auth/principal';
+import { hashToken, newToken, TokenPrefix } from '../auth/secrets';
+import type { Mailer } from '../mail/mailer';
+import { User } from '../users/user.entity';
+import { ApiToken } from './api-token.entity';
+
+export class ApiTokenService {
+  constructor(private readonly mailer: Mailer, private readonly productName: string) {}
+
+  list(em: EntityManager, p: AuthenticatedPrincipal): Promise<ApiToken[]> {
+    return em.find(ApiToken, { user: p.userId, revokedAt: null }, { orderBy: { createdAt: 'desc', id: 'desc' } });
+  }
+
+  findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<ApiToken | null> {
+    return em.findOne(ApiToken, { id, user: p.userId, revokedAt: null });
+  }
+
+  async create(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    name: string,
+    expiresAt: Date | null,
+    clientAddress: string | null,
+  ): Promise<{ apiToken: ApiToken; token: string }> {
+    const tokenName = requiredName(name, 'name', 100);
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now())) {
+      throw badInput('expiresAt must be in the future.', 'expiresAt');
+    }
+    const owner = await em.findOneOrFail(User, p.userId);
+    const scope = await auditScopeOfUser(em, owner);
+    const token = newToken(TokenPrefix.apiToken);
+    const apiToken = await em.transactional(async (tx) => {
+      const created = tx.create(ApiToken, {
+        name: tokenName,
+        tokenHash: hashToken(token),
+        user: tx.getReference(User, p.userId),
+        createdAt: new Date(),
+        expiresAt,
+        lastUsedAt: null,
+        revokedAt: null,
+      });
+      recordAudit(tx, { action: 'API_TOKEN_CREATED', actorId: p.userId, targetType: 'ApiToken', targetId: created.id, ...scope, clientAddress });
+      return created;
+    });
+    this.mailer.sendLater({
+      to: owner.email,
+      subject: `An API token was created for your ${this.productName} account`,
+      template: 'api-token-created',
+      vars: { name: owner.name, tokenName, createdAt: apiToken.createdAt.toUTCString() },
+    });
+    return { apiToken, token };
+  }
+
+  async revoke(em: EntityManager, p: AuthenticatedPrincipal, id: string, clientAddress: string | null): Promise<boolean> {
+    const apiToken = await this.findVisible(em, p, id);
+    if (!apiToken) throw notFound('API token');
+    const owner = await em.findOneOrFail(User, p.userId);
+    const scope = await auditScopeOfUser(em, owner);
+    await em.transactional(async (tx) => {
+      apiToken.revokedAt = new Date();
+      recordAudit(tx, { action: 'API_TOKEN_REVOKED', actorId: p.userId, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+    });
+    return true;
+  }
+}

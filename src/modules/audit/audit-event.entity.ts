@@ -1,0 +1,47 @@
+// An audit event: who did what to which object, when and from where. Written in the same transaction
+// as the change it records. resellerId/customerId say whose event it is, for the visibility rules.
+import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { Field, ID, ObjectType } from 'type-graphql';
+import { newId } from '../../common/ids';
+import { Node } from '../../common/node';
+
+@ObjectType({ implements: Node })
+@Entity({ tableName: 'audit_event' })
+@Index({ properties: ['at', 'id'] })
+@Index({ properties: ['resellerId', 'at', 'id'] })
+export class AuditEvent implements Node {
+  @Field(() => ID)
+  @PrimaryKey({ type: 'string', length: 32 })
+  id: string = newId('AuditEvent');
+
+  @Field(() => String, {
+    description: 'e.g. LICENSE_CREATED, LICENSE_REVOKED, CUSTOMER_UPDATED, USER_CREATED, LOGIN_FAILED, TWO_FACTOR_ACTIVATED',
+  })
+  @Property({ type: 'string', length: 64 })
+  action!: string;
+
+  /** Kept as a plain id so that events outlive whatever they mention. */
+  @Property({ type: 'string', length: 32, nullable: true })
+  actorId: string | null = null;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'string', length: 32, nullable: true })
+  targetType: string | null = null;
+
+  @Field(() => ID, { nullable: true })
+  @Property({ type: 'string', length: 32, nullable: true })
+  targetId: string | null = null;
+
+  @Property({ type: 'string', length: 32, nullable: true })
+  resellerId: string | null = null;
+
+  @Property({ type: 'string', length: 32, nullable: true })
+  customerId: string | null = null;
+
+  @Property({ type: 'string', length: 64, nullable: true })
+  clientAddress: string | null = null;
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  at: Date = new Date();
+}

@@ -1,0 +1,71 @@
+// Thin resolvers for the sign-in and 2FA flows; the rules live in AuthService, the gate in the shield map.
+import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
+import type { Context } from '../../context';
+import { requirePrincipal } from '../../graphql/principal';
+import { LoginPayload, TwoFactorActivation, TwoFactorSetup } from './auth.types';
+
+@Resolver()
+export class AuthResolver {
+  @Mutation(() => LoginPayload, {
+    description:
+      'Public. Wrong e-mail and wrong password fail alike with UNAUTHENTICATED. With a valid totpCode and 2FA enabled the session is AUTHENTICATED at once.',
+  })
+  login(
+    @Arg('email', () => String) email: string,
+    @Arg('password', () => String) password: string,
+    @Arg('totpCode', () => String, { nullable: true }) totpCode: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<LoginPayload> {
+    return ctx.services.auth.login(ctx.em, email, password, totpCode ?? null, ctx);
+  }
+
+  @Mutation(() => Boolean, { description: 'Public. Always true, whether or not the address exists; sends the reset e-mail only if it does.' })
+  requestPasswordReset(@Arg('email', () => String) email: string, @Ctx() ctx: Context): boolean {
+    ctx.services.auth.requestPasswordReset(ctx.em, email, ctx);
+    return true;
+  }
+
+  @Mutation(() => TwoFactorSetup, {
+    description: 'Public. Consumes a reset or invitation token from an e-mail link, sets the password, returns the TOTP setup.',
+  })
+  resetPassword(
+    @Arg('token', () => String) token: string,
+    @Arg('newPassword', () => String) newPassword: string,
+    @Ctx() ctx: Context,
+  ): Promise<TwoFactorSetup> {
+    return ctx.services.auth.resetPassword(ctx.em, token, newPassword, ctx);
+  }
+
+  @Mutation(() => TwoFactorSetup, {
+    description: 'Public. Consumes a reseller-portal activation token (from a RESELLER_PORTAL redirectUrl), returns the TOTP setup.',
+  })
+  beginTwoFactorSetup(@Arg('token', () => String) token: string, @Ctx() ctx: Context): Promise<TwoFactorSetup> {
+    return ctx.services.auth.beginTwoFactorSetup(ctx.em, token);
+  }
+
+  @Mutation(() => Boolean, { description: 'Public. Confirms the setup with a current TOTP code; 2FA is then enabled.' })
+  activateTwoFactor(
+    @Arg('setupToken', () => String) setupToken: string,
+    @Arg('code', () => String) code: string,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return ctx.services.auth.activateTwoFactor(ctx.em, setupToken, code, ctx);
+  }
+
+  @Mutation(() => LoginPayload, {
+    description: 'Session stage TOTP_REQUIRED. Returns a NEW token with stage AUTHENTICATED; the old token stops working.',
+  })
+  verifyTotp(@Arg('code', () => String) code: string, @Ctx() ctx: Context): Promise<LoginPayload> {
+    return ctx.services.auth.verifyTotp(ctx.em, requirePrincipal(ctx), code, ctx);
+  }
+
+  @Mutation(() => TwoFactorActivation, { description: "Session stage TWO_FACTOR_SETUP_REQUIRED: the 'Enable 2FA' button." })
+  requestTwoFactorActivation(@Ctx() ctx: Context): Promise<TwoFactorActivation> {
+    return ctx.services.auth.requestTwoFactorActivation(ctx.em, requirePrincipal(ctx));
+  }
+
+  @Mutation(() => Boolean, { description: 'Any session: ends it.' })
+  logout(@Ctx() ctx: Context): Promise<boolean> {
+    return ctx.services.auth.logout(ctx.em, requirePrincipal(ctx));
+  }
+}

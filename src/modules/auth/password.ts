@@ -1,0 +1,62 @@
+// Password hashing with scrypt at OWASP parameters (N=2^17, r=8, p=1). The parameters are stored
+// with each hash so they can be raised later without invalidating existing passwords.
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { badInput } from '../../errors';
+
+const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
+  new Promise<Buffer>((resolve, reject) =>
+    scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+
+const LOG_N = 17;
+const R = 8;
+const P = 1;
+const KEY_LENGTH = 32;
+const MAX_MEM = 256 * 1024 * 1024;
+
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_MAX_LENGTH = 128;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password.normalize('NFC'), salt, KEY_LENGTH, { N: 2 ** LOG_N, r: R, p: P, maxmem: MAX_MEM });
+  return ['scrypt', LOG_N, R, P, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, logN, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64');
+  const actual = await scrypt(password.normalize('NFC'), Buffer.from(salt, 'base64'), expected.length, {
+    N: 2 ** Number(logN),
+    r: Number(r),
+    p: Number(p),
+    maxmem: MAX_MEM,
+  });
+  return timingSafeEqual(actual, expected);
+}
+
+/** A hash of a random password: verifying against it costs the same as a real check, so unknown e-mails take as long. */
+let dummyHash: Promise<string> | undefined;
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+  return dummyHash;
+}
+
+/** The password rules, stated to users as: 12 to 128 characters, not your e-mail address. */
+export function assertAcceptablePassword(password: string, email: string): void {
+  const length = [...password].length;
+  if (length < PASSWORD_MIN_LENGTH) {
+    throw badInput(`The password must have at least ${PASSWORD_MIN_LENGTH} characters.`, 'newPassword');
+  }
+  if (length > PASSWORD_MAX_LENGTH) {
+    throw badInput(`The password must have at most ${PASSWORD_MAX_LENGTH} characters.`, 'newPassword');
+  }
+  const lower = password.toLowerCase();
+  if (lower === email.toLowerCase() || lower === email.toLowerCase().split('@')[0]) {
+    throw badInput('The password must not be your e-mail address.', 'newPassword');
+  }
+  if (new Set(password).size < 4) {
+    throw badInput('The password is too simple: use at least four different characters.', 'newPassword');
+  }
+}

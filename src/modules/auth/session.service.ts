@@ -1,0 +1,108 @@
+// Sessions: created per sign-in stage, resolved from bearer tokens, ended on logout, password change
+// and 2FA reset. Idle timeout 30 minutes, absolute 12 hours; limited stages live 10 minutes.
+import type { EntityManager } from '@mikro-orm/core';
+import { SessionStage } from '../../common/enums';
+import { unauthenticated } from '../../errors';
+import { ApiToken } from '../api-tokens/api-token.entity';
+import { User } from '../users/user.entity';
+import type { Principal } from './principal';
+import { hashToken, isWellFormedToken, newToken, TokenPrefix } from './secrets';
+import { Session } from './session.entity';
+
+export const IDLE_TIMEOUT_MS = 30 * 60 * 1000;
+export const ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+export const LIMITED_STAGE_TIMEOUT_MS = 10 * 60 * 1000;
+/** lastSeenAt / lastUsedAt are written at most this often, so reads stay reads. */
+const TOUCH_INTERVAL_MS = 60 * 1000;
+
+/** A 401-style error: the client must sign in again. */
+export function invalidToken() {
+  const error = unauthenticated('The token is invalid or has expired. Sign in again.');
+  error.extensions.http = { status: 401 };
+  return error;
+}
+
+export class SessionService {
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Creates a session (the caller flushes) and returns its bearer token, shown only now. */
+  create(em: EntityManager, userId: string, stage: SessionStage): string {
+    const token = newToken(TokenPrefix.session);
+    const now = new Date(this.now());
+    const lifetime = stage === SessionStage.AUTHENTICATED ? ABSOLUTE_TIMEOUT_MS : LIMITED_STAGE_TIMEOUT_MS;
+    em.persist(
+      em.create(Session, {
+        tokenHash: hashToken(token),
+        user: em.getReference(User, userId),
+        stage,
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: new Date(now.getTime() + lifetime),
+      }),
+    );
+    return token;
+  }
+
+  /** The principal behind a bearer token; throws a 401-style UNAUTHENTICATED for anything invalid. */
+  async authenticate(em: EntityManager, token: string): Promise<Principal> {
+    if (isWellFormedToken(token, TokenPrefix.session)) return this.fromSession(em, token);
+    if (isWellFormedToken(token, TokenPrefix.apiToken)) return this.fromApiToken(em, token);
+    throw invalidToken();
+  }
+
+  private async fromSession(em: EntityManager, token: string): Promise<Principal> {
+    const session = await em.findOne(Session, { tokenHash: hashToken(token) }, { populate: ['user'] });
+    const now = this.now();
+    if (!session) throw invalidToken();
+    const idle = now - session.lastSeenAt.getTime() > IDLE_TIMEOUT_MS;
+    if (now >= session.expiresAt.getTime() || idle) {
+      await em.nativeDelete(Session, { id: session.id });
+      throw invalidToken();
+    }
+    if (now - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+      await em.nativeUpdate(Session, { id: session.id }, { lastSeenAt: new Date(now) });
+    }
+    const user = session.user.getEntity();
+    return {
+      kind: 'session',
+      credentialId: session.id,
+      userId: user.id,
+      role: user.role,
+      resellerId: user.reseller?.id ?? null,
+      customerId: user.customer?.id ?? null,
+      stage: session.stage,
+    };
+  }
+
+  private async fromApiToken(em: EntityManager, token: string): Promise<Principal> {
+    const apiToken = await em.findOne(ApiToken, { tokenHash: hashToken(token), revokedAt: null }, { populate: ['user'] });
+    const now = this.now();
+    if (!apiToken || (apiToken.expiresAt && now >= apiToken.expiresAt.getTime())) throw invalidToken();
+    const user = apiToken.user.getEntity();
+    // An owner without 2FA (reset since) cannot act through a token either.
+    if (!user.twoFactorEnabled) throw invalidToken();
+    if (!apiToken.lastUsedAt || now - apiToken.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
+      await em.nativeUpdate(ApiToken, { id: apiToken.id }, { lastUsedAt: new Date(now) });
+    }
+    return {
+      kind: 'apiToken',
+      credentialId: apiToken.id,
+      userId: user.id,
+      role: user.role,
+      resellerId: user.reseller?.id ?? null,
+      customerId: user.customer?.id ?? null,
+      stage: SessionStage.AUTHENTICATED,
+    };
+  }
+
+  /** Ends every session of a user (optionally but one) and, with revokeApiTokens, every API token. */
+  async endAllFor(em: EntityManager, userId: string, options: { exceptSessionId?: string; revokeApiTokens?: boolean } = {}) {
+    await em.nativeDelete(Session, {
+      user: userId,
+      ...(options.exceptSessionId ? { id: { $ne: options.exceptSessionId } } : {}),
+    });
+    if (options.revokeApiTokens) {
+      await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: new Date(this.now()) });
+    }
+  }
+}

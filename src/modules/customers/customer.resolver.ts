@@ -1,0 +1,73 @@
+// Customer queries and mutations, and the nested fields of Customer.
+import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import DataLoader from 'dataloader';
+import { loadRequired } from '../../common/loaders';
+import type { Context } from '../../context';
+import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
+import { requireAuthenticated } from '../../graphql/principal';
+import { LicenseFilter } from '../licenses/license.inputs';
+import { Reseller } from '../resellers/reseller.entity';
+import { Customer } from './customer.entity';
+import { CreateCustomerInput, CustomerFilter, UpdateCustomerInput } from './customer.inputs';
+
+@Resolver(() => Customer)
+export class CustomerResolver {
+  @Query(() => Customer, { nullable: true })
+  customer(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Customer | null> {
+    return ctx.services.customers.findVisible(ctx.em, requireAuthenticated(ctx), id);
+  }
+
+  @Query(() => CustomerConnection)
+  async customers(
+    @Args(() => PageArgsType) args: PageArgsType,
+    @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
+    @Ctx() ctx: Context,
+  ): Promise<CustomerConnection> {
+    return CustomerConnection.from(await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+  }
+
+  @Mutation(() => Customer)
+  createCustomer(@Arg('input', () => CreateCustomerInput) input: CreateCustomerInput, @Ctx() ctx: Context): Promise<Customer> {
+    return ctx.services.customers.create(ctx.em, requireAuthenticated(ctx), input, ctx.clientAddress);
+  }
+
+  @Mutation(() => Customer)
+  updateCustomer(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateCustomerInput) input: UpdateCustomerInput,
+    @Ctx() ctx: Context,
+  ): Promise<Customer> {
+    return ctx.services.customers.update(ctx.em, requireAuthenticated(ctx), id, input, ctx.clientAddress);
+  }
+
+  /** A visible customer's reseller is visible by construction (FLOWS.md section 5). */
+  @FieldResolver(() => Reseller)
+  reseller(@Root() customer: Customer, @Ctx() ctx: Context): Promise<Reseller> {
+    return loadRequired(ctx, Reseller, customer.reseller.id);
+  }
+
+  @FieldResolver(() => Boolean, { description: 'True when the customer has at least one ACTIVE license.' })
+  hasValidLicense(@Root() customer: Customer, @Ctx() ctx: Context): Promise<boolean> {
+    let loader = ctx.loaders.get('hasValidLicense') as DataLoader<string, boolean> | undefined;
+    if (!loader) {
+      loader = new DataLoader<string, boolean>(async (ids) => {
+        const valid = await ctx.services.customers.withValidLicense(ctx.em, ids);
+        return ids.map((id) => valid.has(id));
+      });
+      ctx.loaders.set('hasValidLicense', loader);
+    }
+    return loader.load(customer.id);
+  }
+
+  @FieldResolver(() => LicenseConnection)
+  async licenses(
+    @Root() customer: Customer,
+    @Arg('first', () => Int, { nullable: true }) first: number | null,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
+    @Ctx() ctx: Context,
+  ) {
+    const page = await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { first, after, filter }, { customer: customer.id });
+    return LicenseConnection.from(page);
+  }
+}

@@ -1,0 +1,73 @@
+// A license: sold by a reseller to one of its customers. Its reseller is always its customer's reseller
+// (copied here so that visibility is a single indexed condition).
+import { Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique, type Ref } from '@mikro-orm/core';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { LicenseKind, LicenseStatus } from '../../common/enums';
+import { newId } from '../../common/ids';
+import { Node } from '../../common/node';
+import { Customer } from '../customers/customer.entity';
+import { Reseller } from '../resellers/reseller.entity';
+
+@ObjectType({ implements: Node })
+@Entity({ tableName: 'license' })
+@Index({ properties: ['createdAt', 'id'] })
+@Index({ properties: ['reseller', 'createdAt', 'id'] })
+@Index({ properties: ['customer', 'createdAt', 'id'] })
+@Index({ properties: ['validUntil'] })
+@Unique({ properties: ['idempotencyOwnerId', 'idempotencyKey'] })
+export class License implements Node {
+  @Field(() => ID)
+  @PrimaryKey({ type: 'string', length: 32 })
+  id: string = newId('License');
+
+  @Field(() => String, { description: 'Unique, human-readable license key.' })
+  @Property({ type: 'string', length: 40, unique: true })
+  key!: string;
+
+  @Field(() => LicenseKind)
+  @Enum({ items: () => LicenseKind })
+  kind!: LicenseKind;
+
+  @Field(() => Int, { description: 'Number of devices the license covers (1..100000).' })
+  @Property({ type: 'integer' })
+  seats!: number;
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  validFrom!: Date;
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  validUntil!: Date;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'datetime', nullable: true })
+  revokedAt: Date | null = null;
+
+  @ManyToOne(() => Customer, { ref: true, deleteRule: 'restrict' })
+  customer!: Ref<Customer>;
+
+  @ManyToOne(() => Reseller, { ref: true, deleteRule: 'restrict' })
+  reseller!: Ref<Reseller>;
+
+  /** The user (or API token owner) who created it; idempotency keys are unique per caller. */
+  @Property({ type: 'string', length: 32, nullable: true })
+  idempotencyOwnerId: string | null = null;
+
+  @Property({ type: 'string', length: 200, nullable: true })
+  idempotencyKey: string | null = null;
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  createdAt: Date = new Date();
+
+  @Property({ type: 'datetime', onUpdate: () => new Date() })
+  updatedAt: Date = new Date();
+
+  statusAt(now: Date): LicenseStatus {
+    if (this.revokedAt) return LicenseStatus.REVOKED;
+    if (now.getTime() >= this.validUntil.getTime()) return LicenseStatus.EXPIRED;
+    if (now.getTime() < this.validFrom.getTime()) return LicenseStatus.PENDING;
+    return LicenseStatus.ACTIVE;
+  }
+}

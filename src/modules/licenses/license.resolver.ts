@@ -1,0 +1,111 @@
+// License queries and mutations (single and bulk), and the nested fields of License.
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { LicenseStatus } from '../../common/enums';
+import { loadRequired } from '../../common/loaders';
+import type { Context } from '../../context';
+import { ErrorCode, badInput, isAppError } from '../../errors';
+import { LicenseConnection, PageArgsType } from '../../graphql/connections';
+import { requireAuthenticated } from '../../graphql/principal';
+import { Customer } from '../customers/customer.entity';
+import { Reseller } from '../resellers/reseller.entity';
+import { License } from './license.entity';
+import { CreateLicenseInput, LicenseFilter, UpdateLicenseInput } from './license.inputs';
+
+export const MAX_BULK_LICENSES = 100;
+
+@ObjectType({ description: 'Why one row of a bulk call was refused.' })
+export class RowError {
+  @Field(() => String, { description: 'One of the codes of FLOWS.md section 2.' })
+  code!: string;
+
+  @Field(() => String)
+  message!: string;
+
+  @Field(() => String, { nullable: true, description: 'The input field at fault, when there is one.' })
+  field!: string | null;
+}
+
+@ObjectType({ description: 'One row of a bulk createLicenses call: the license, or why this row was refused.' })
+export class CreateLicenseResult {
+  @Field(() => License, { nullable: true })
+  license!: License | null;
+
+  @Field(() => RowError, { nullable: true })
+  error!: RowError | null;
+}
+
+@Resolver(() => License)
+export class LicenseResolver {
+  @Query(() => License, { nullable: true, description: 'null when it does not exist or is not visible to the caller.' })
+  license(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<License | null> {
+    return ctx.services.licenses.findVisible(ctx.em, requireAuthenticated(ctx), id);
+  }
+
+  @Query(() => LicenseConnection)
+  async licenses(
+    @Args(() => PageArgsType) args: PageArgsType,
+    @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
+    @Ctx() ctx: Context,
+  ): Promise<LicenseConnection> {
+    return LicenseConnection.from(await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+  }
+
+  @Mutation(() => License)
+  createLicense(@Arg('input', () => CreateLicenseInput) input: CreateLicenseInput, @Ctx() ctx: Context): Promise<License> {
+    return ctx.services.licenses.create(ctx.em, requireAuthenticated(ctx), input, ctx.clientAddress);
+  }
+
+  @Mutation(() => [CreateLicenseResult], {
+    description: 'At most 100 rows; each row is authorized, validated and idempotent like createLicense; one bad row does not stop the others.',
+  })
+  async createLicenses(
+    @Arg('inputs', () => [CreateLicenseInput]) inputs: CreateLicenseInput[],
+    @Ctx() ctx: Context,
+  ): Promise<CreateLicenseResult[]> {
+    const principal = requireAuthenticated(ctx);
+    if (inputs.length > MAX_BULK_LICENSES) throw badInput(`At most ${MAX_BULK_LICENSES} licenses per call.`, 'inputs');
+    const results: CreateLicenseResult[] = [];
+    // Rows run one after another: each is its own transaction, like a createLicense call.
+    for (const input of inputs) {
+      try {
+        const license = await ctx.services.licenses.create(ctx.em, principal, input, ctx.clientAddress);
+        results.push({ license, error: null });
+      } catch (error) {
+        if (!isAppError(error)) throw error;
+        const field = typeof error.extensions.field === 'string' ? error.extensions.field : null;
+        results.push({ license: null, error: { code: error.code ?? ErrorCode.INTERNAL_SERVER_ERROR, message: error.message, field } });
+      }
+    }
+    return results;
+  }
+
+  @Mutation(() => License)
+  updateLicense(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateLicenseInput) input: UpdateLicenseInput,
+    @Ctx() ctx: Context,
+  ): Promise<License> {
+    return ctx.services.licenses.update(ctx.em, requireAuthenticated(ctx), id, input, ctx.clientAddress);
+  }
+
+  @Mutation(() => License)
+  revokeLicense(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<License> {
+    return ctx.services.licenses.revoke(ctx.em, requireAuthenticated(ctx), id, ctx.clientAddress);
+  }
+
+  @FieldResolver(() => LicenseStatus)
+  status(@Root() license: License): LicenseStatus {
+    return license.statusAt(new Date());
+  }
+
+  /** The customer and reseller of a visible license are visible by construction (FLOWS.md section 5). */
+  @FieldResolver(() => Customer)
+  customer(@Root() license: License, @Ctx() ctx: Context): Promise<Customer> {
+    return loadRequired(ctx, Customer, license.customer.id);
+  }
+
+  @FieldResolver(() => Reseller)
+  reseller(@Root() license: License, @Ctx() ctx: Context): Promise<Reseller> {
+    return loadRequired(ctx, Reseller, license.reseller.id);
+  }
+}

@@ -1,0 +1,41 @@
+// Reseller queries and mutations; Reseller.customers goes through the customers' visibility rule.
+import { Arg, Args, Ctx, Field, FieldResolver, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../../context';
+import { CustomerConnection, PageArgsType, ResellerConnection } from '../../graphql/connections';
+import { requireAuthenticated } from '../../graphql/principal';
+import { CustomerFilter } from '../customers/customer.inputs';
+import { Reseller } from './reseller.entity';
+
+@InputType()
+export class CreateResellerInput {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => Boolean, { nullable: true })
+  linkedToResellerPortal?: boolean | null;
+}
+
+@Resolver(() => Reseller)
+export class ResellerResolver {
+  @Query(() => ResellerConnection, { description: 'Admins: all resellers; reseller users: their own; customer users: FORBIDDEN.' })
+  async resellers(@Args(() => PageArgsType) args: PageArgsType, @Ctx() ctx: Context): Promise<ResellerConnection> {
+    return ResellerConnection.from(await ctx.services.resellers.list(ctx.em, requireAuthenticated(ctx), args));
+  }
+
+  @Mutation(() => Reseller)
+  createReseller(@Arg('input', () => CreateResellerInput) input: CreateResellerInput, @Ctx() ctx: Context): Promise<Reseller> {
+    return ctx.services.resellers.create(ctx.em, requireAuthenticated(ctx), input, ctx.clientAddress);
+  }
+
+  @FieldResolver(() => CustomerConnection, { description: "Admins and the reseller's own users only; a customer user gets FORBIDDEN." })
+  async customers(
+    @Root() reseller: Reseller,
+    @Arg('first', () => Int, { nullable: true }) first: number | null,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
+    @Ctx() ctx: Context,
+  ) {
+    const page = await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { first, after, filter }, { reseller: reseller.id });
+    return CustomerConnection.from(page);
+  }
+}

@@ -1,0 +1,36 @@
+// Resellers: created by vendor staff; seen by admins (all) and by their own users.
+import type { EntityManager } from '@mikro-orm/core';
+import { paginate, type PageArgs } from '../../common/pagination';
+import { requiredName } from '../../common/validation';
+import { recordAudit } from '../audit/audit.service';
+import { visibleResellers, within } from '../access/visibility';
+import type { AuthenticatedPrincipal } from '../auth/principal';
+import { Reseller } from './reseller.entity';
+
+export interface CreateResellerData {
+  name: string;
+  linkedToResellerPortal?: boolean | null;
+}
+
+export class ResellerService {
+  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
+    return paginate(em, Reseller, visibleResellers(p), args);
+  }
+
+  findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Reseller | null> {
+    return em.findOne(Reseller, within(visibleResellers(p), { id }));
+  }
+
+  async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateResellerData, clientAddress: string | null): Promise<Reseller> {
+    const reseller = em.create(Reseller, {
+      name: requiredName(input.name),
+      linkedToResellerPortal: input.linkedToResellerPortal ?? false,
+      createdAt: new Date(),
+    });
+    await em.transactional(async (tx) => {
+      tx.persist(reseller);
+      recordAudit(tx, { action: 'RESELLER_CREATED', actorId: p.userId, targetType: 'Reseller', targetId: reseller.id, resellerId: reseller.id, clientAddress });
+    });
+    return reseller;
+  }
+}

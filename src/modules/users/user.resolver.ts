@@ -1,0 +1,77 @@
+// User queries and mutations, and the nested fields of User.
+import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Role } from '../../common/enums';
+import { loadRequired } from '../../common/loaders';
+import type { Context } from '../../context';
+import { PageArgsType, UserConnection } from '../../graphql/connections';
+import { requireAuthenticated } from '../../graphql/principal';
+import { Customer } from '../customers/customer.entity';
+import { Reseller } from '../resellers/reseller.entity';
+import { User } from './user.entity';
+
+@InputType()
+export class UserFilter {
+  @Field(() => Role, { nullable: true })
+  role?: Role | null;
+}
+
+@InputType()
+export class CreateUserInput {
+  @Field(() => String)
+  email!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => Role)
+  role!: Role;
+
+  @Field(() => ID, { nullable: true, description: 'Required for RESELLER users created by admins.' })
+  resellerId?: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'Required for CUSTOMER users.' })
+  customerId?: string | null;
+
+  @Field(() => Boolean, { nullable: true })
+  linkedToResellerPortal?: boolean | null;
+}
+
+@Resolver(() => User)
+export class UserResolver {
+  @Query(() => User, { description: 'The signed-in user.' })
+  me(@Ctx() ctx: Context): Promise<User> {
+    return ctx.services.users.me(ctx.em, requireAuthenticated(ctx));
+  }
+
+  @Query(() => UserConnection)
+  async users(
+    @Args(() => PageArgsType) args: PageArgsType,
+    @Arg('filter', () => UserFilter, { nullable: true }) filter: UserFilter | null,
+    @Ctx() ctx: Context,
+  ): Promise<UserConnection> {
+    return UserConnection.from(await ctx.services.users.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+  }
+
+  @Mutation(() => User, { description: 'Creates the account and e-mails an invitation link (same flow as a password reset).' })
+  createUser(@Arg('input', () => CreateUserInput) input: CreateUserInput, @Ctx() ctx: Context): Promise<User> {
+    return ctx.services.users.create(ctx.em, requireAuthenticated(ctx), input, ctx.clientAddress);
+  }
+
+  @Mutation(() => User, {
+    description: "Disables the user's 2FA and ends the user's sessions and API tokens; the user must activate 2FA again.",
+  })
+  resetUserTwoFactor(@Arg('userId', () => ID) userId: string, @Ctx() ctx: Context): Promise<User> {
+    return ctx.services.users.resetTwoFactor(ctx.em, requireAuthenticated(ctx), userId, ctx.clientAddress);
+  }
+
+  /** A visible user's reseller and customer are visible by construction (FLOWS.md section 5). */
+  @FieldResolver(() => Reseller, { nullable: true, description: 'Set for RESELLER users.' })
+  async reseller(@Root() user: User, @Ctx() ctx: Context): Promise<Reseller | null> {
+    return user.reseller ? loadRequired(ctx, Reseller, user.reseller.id) : null;
+  }
+
+  @FieldResolver(() => Customer, { nullable: true, description: 'Set for CUSTOMER users.' })
+  async customer(@Root() user: User, @Ctx() ctx: Context): Promise<Customer | null> {
+    return user.customer ? loadRequired(ctx, Customer, user.customer.id) : null;
+  }
+}

@@ -1,0 +1,55 @@
+// The application's long-lived services, built once at start-up from the config and the ORM.
+import type { Config } from './config';
+import { Background } from './common/background';
+import type { Orm } from './db/orm';
+import type { Logger } from './logger';
+import { ApiTokenService } from './modules/api-tokens/api-token.service';
+import { AccountTokenService } from './modules/auth/account-token.service';
+import { AttemptLimiter } from './modules/auth/attempt-limiter';
+import { AuthService } from './modules/auth/auth.service';
+import { SecretBox } from './modules/auth/secrets';
+import { SessionService } from './modules/auth/session.service';
+import { CustomerService } from './modules/customers/customer.service';
+import { LicenseService } from './modules/licenses/license.service';
+import { Mailer } from './modules/mail/mailer';
+import { ResellerService } from './modules/resellers/reseller.service';
+import { UserService } from './modules/users/user.service';
+
+export interface Services {
+  config: Config;
+  log: Logger;
+  orm: Orm;
+  background: Background;
+  mailer: Mailer;
+  sessions: SessionService;
+  accountTokens: AccountTokenService;
+  auth: AuthService;
+  resellers: ResellerService;
+  customers: CustomerService;
+  licenses: LicenseService;
+  users: UserService;
+  apiTokens: ApiTokenService;
+}
+
+export function createServices(config: Config, log: Logger, orm: Orm): Services {
+  const background = new Background(log);
+  const mailer = new Mailer(config, log, background);
+  const sessions = new SessionService();
+  const accountTokens = new AccountTokenService();
+  const auth = new AuthService(config, new SecretBox(config.secretKey), mailer, background, new AttemptLimiter(), sessions, accountTokens);
+  return {
+    config,
+    log,
+    orm,
+    background,
+    mailer,
+    sessions,
+    accountTokens,
+    auth,
+    resellers: new ResellerService(),
+    customers: new CustomerService(),
+    licenses: new LicenseService(),
+    users: new UserService(auth, sessions, mailer, config.totpIssuer),
+    apiTokens: new ApiTokenService(mailer, config.totpIssuer),
+  };
+}

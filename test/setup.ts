@@ -1,0 +1,4 @@
+// Loaded by mocha before any test file (see .mocharc.json).
+import 'reflect-metadata';
+
+process.env.NODE_ENV ??= 'test';
