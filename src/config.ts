@@ -29,6 +29,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** Reads ./.env into process.env (variables already set win). Called by the entry points only. */
+export function loadDotEnv(file = resolve('.env')): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}
+
 type Env = Record<string, string | undefined>;
 
 function parseUrl(name: string, value: string): URL {

@@ -1,11 +1,12 @@
 // Start-up: config -> ORM (migrations) -> schema -> HTTP. SIGTERM/SIGINT shut down gracefully.
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, loadDotEnv } from './config';
 import { startApp } from './app';
 
 async function main(): Promise<void> {
   let config;
   try {
+    loadDotEnv();
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {

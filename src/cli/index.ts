@@ -1,7 +1,7 @@
 // Operator commands: `npm run cli -- <command> [options]`. One-line errors and a non-zero exit on failure.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, loadDotEnv } from '../config';
 import { migrate, openOrm } from '../db/orm';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
@@ -26,6 +26,7 @@ async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true });
   if (!values.email || !values.name) throw new UsageError('create-admin needs --email <e> and --name <n>');
 
+  loadDotEnv();
   const config = loadConfig();
   const log = createLogger(config.logLevel === 'info' ? 'error' : config.logLevel);
   const orm = await openOrm(config.database);

@@ -63,6 +63,10 @@ export function totpCode(secret: string, now = Date.now()): string {
 
 export function otpauthUrl(secret: string, accountName: string, issuer: string): string {
   const label = `${encodeURIComponent(issuer)}:${encodeURIComponent(accountName)}`;
-  const params = new URLSearchParams({ secret, issuer, algorithm: 'SHA1', digits: '6', period: String(STEP_SECONDS) });
-  return `otpauth://totp/${label}?${params.toString()}`;
+  // encodeURIComponent, not URLSearchParams: some authenticator apps show a '+' for a space literally.
+  const params = { secret, issuer, algorithm: 'SHA1', digits: '6', period: String(STEP_SECONDS) };
+  const query = Object.entries(params)
+    .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
+    .join('&');
+  return `otpauth://totp/${label}?${query}`;
 }
