@@ -19,11 +19,12 @@ async function diff(engine: 'sqlite' | 'postgresql', pgUrl: string): Promise<str
       : await openOrm({ engine: 'postgresql', url: pgUrl, schema });
   try {
     await migrate(orm);
-    const sql = await orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false });
+    const sql = await orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false, schema: engine === 'postgresql' ? schema : undefined });
     return sql
       .split(/;\n/)
       .map((statement) => statement.trim().replace(/;$/, ''))
-      .filter((statement) => statement.length > 0);
+      // The migrator's own table is not an entity: never drop it.
+      .filter((statement) => statement.length > 0 && !statement.includes('mikro_orm_migrations'));
   } finally {
     if (engine === 'postgresql') await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
     await orm.close(true);

@@ -60,8 +60,13 @@ export class CustomerService {
     return within(visibleCustomers(p), ...parts);
   }
 
-  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }, extra: FilterQuery<Customer> = {}) {
-    return paginate(em, Customer, within(this.filterCondition(p, args.filter), extra), args);
+  async list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }, extra: FilterQuery<Customer> = {}) {
+    const now = new Date();
+    const page = await paginate(em, Customer, within(this.filterCondition(p, args.filter, now), extra), args);
+    // The search is a raw SQL fragment, and MikroORM consumes a raw fragment with the first query that
+    // uses it: the count gets a condition of its own (same filter, same instant).
+    let total: Promise<number> | undefined;
+    return { ...page, count: () => (total ??= em.count(Customer, within(this.filterCondition(p, args.filter, now), extra))) };
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Customer | null> {
@@ -81,18 +86,24 @@ export class CustomerService {
     // A reseller naming a foreign reseller gets NOT_FOUND, exactly as for one that does not exist.
     const reseller = await em.findOne(Reseller, within(visibleResellers(p), { id: resellerId }));
     if (!reseller) throw notFound('reseller');
-    const customer = em.create(Customer, { name, contactEmail, reseller, createdAt: new Date(), updatedAt: new Date() });
-    await em.transactional(async (tx) => {
-      tx.persist(customer);
+    const customer = await em.transactional(async (tx) => {
+      const created = tx.create(Customer, {
+        name,
+        contactEmail,
+        reseller: tx.getReference(Reseller, reseller.id),
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
       recordAudit(tx, {
         action: 'CUSTOMER_CREATED',
         actorId: p.userId,
         targetType: 'Customer',
-        targetId: customer.id,
+        targetId: created.id,
         resellerId: reseller.id,
-        customerId: customer.id,
+        customerId: created.id,
         clientAddress,
       });
+      return created;
     });
     return customer;
   }

@@ -22,14 +22,12 @@ export class ResellerService {
   }
 
   async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateResellerData, clientAddress: string | null): Promise<Reseller> {
-    const reseller = em.create(Reseller, {
-      name: requiredName(input.name),
-      linkedToResellerPortal: input.linkedToResellerPortal ?? false,
-      createdAt: new Date(),
-    });
-    await em.transactional(async (tx) => {
-      tx.persist(reseller);
-      recordAudit(tx, { action: 'RESELLER_CREATED', actorId: p.userId, targetType: 'Reseller', targetId: reseller.id, resellerId: reseller.id, clientAddress });
+    const name = requiredName(input.name);
+    // Created inside the transaction's own EntityManager, so a failed insert leaves nothing pending.
+    const reseller = await em.transactional(async (tx) => {
+      const created = tx.create(Reseller, { name, linkedToResellerPortal: input.linkedToResellerPortal ?? false, createdAt: new Date() });
+      recordAudit(tx, { action: 'RESELLER_CREATED', actorId: p.userId, targetType: 'Reseller', targetId: created.id, resellerId: created.id, clientAddress });
+      return created;
     });
     return reseller;
   }
