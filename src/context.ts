@@ -5,10 +5,13 @@ import type { Request } from 'express';
 import type { Services } from './services';
 import type { Principal } from './modules/auth/principal';
 import { invalidToken } from './modules/auth/session.service';
+import { isAppError, type AppError } from './errors';
 
 export interface Context {
   em: EntityManager;
   principal: Principal | null;
+  /** Set when the request carried an invalid, unknown or expired token: protected fields answer with it (401). */
+  credentialError: AppError | null;
   clientAddress: string | null;
   services: Services;
   /** Request-scoped batch loaders, created on first use. */
@@ -25,7 +28,16 @@ export function bearerToken(header: string | undefined): string | null {
 
 export async function createContext(services: Services, req: Request): Promise<Context> {
   const em = services.orm.em.fork();
-  const token = bearerToken(req.headers.authorization);
-  const principal = token ? await services.sessions.authenticate(em, token) : null;
-  return { em, principal, clientAddress: req.ip ?? req.socket.remoteAddress ?? null, services, loaders: new Map() };
+  let principal: Principal | null = null;
+  let credentialError: AppError | null = null;
+  try {
+    const token = bearerToken(req.headers.authorization);
+    principal = token ? await services.sessions.authenticate(em, token) : null;
+  } catch (error) {
+    // A stale token must not stop the public operations (login, password reset): the gate answers
+    // every protected field with this 401-style error instead.
+    if (!isAppError(error)) throw error;
+    credentialError = error;
+  }
+  return { em, principal, credentialError, clientAddress: req.ip ?? req.socket.remoteAddress ?? null, services, loaders: new Map() };
 }

@@ -86,6 +86,7 @@ export const permissionMap = {
 
 /** What a denied field answers: who is asking decides between the three codes of FLOWS.md section 2. */
 export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, ctx: Context, _info: GraphQLResolveInfo) {
+  if (ctx.credentialError) return ctx.credentialError;
   if (!ctx.principal) return unauthenticated();
   if (ctx.principal.stage !== SessionStage.AUTHENTICATED) return twoFactorRequired();
   return forbidden();
