@@ -2,7 +2,9 @@
 // Each migration holds the SQL for both engines (see README, "Migrations").
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261129023736_Initial } from './Migration20261129023736_Initial';
+import { Migration20261129025200_LicenseReminders } from './Migration20261129025200_LicenseReminders';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
+  { name: 'Migration20261129025200_LicenseReminders', class: Migration20261129025200_LicenseReminders },
 ];

@@ -32,6 +32,23 @@ function jsonError(res: Response, status: number, code: string, message: string)
   res.status(status).json({ errors: [{ message, extensions: { code } }] });
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** EXPIRY_REMINDERS=on: one run a minute after start-up, then daily. Overlapping runs (other servers) are safe. */
+function scheduleExpiryReminders(services: Services): () => void {
+  const run = () =>
+    services.background.run('expiry-reminders', async () => {
+      const result = await services.reminders.run(services.orm.em.fork());
+      services.log.info('expiry reminders sent', { reminded: result.reminded, mails: result.mails });
+    });
+  const first = setTimeout(run, 60_000).unref();
+  const daily = setInterval(run, DAY_MS).unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(daily);
+  };
+}
+
 export async function startApp(config: Config, options: { log?: Logger; orm?: OrmOptions } = {}): Promise<App> {
   const log = options.log ?? createLogger(config.logLevel);
   const orm: Orm = await openOrm(config.database, options.orm);
@@ -101,6 +118,8 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   const url = `http://${host}:${address.port}`;
   log.info('listening', { url: `${url}/graphql` });
 
+  const stopReminders = config.expiryReminders ? scheduleExpiryReminders(services) : null;
+
   let stopping: Promise<void> | undefined;
   return {
     services,
@@ -108,6 +127,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     url,
     stop: () =>
       (stopping ??= (async () => {
+        stopReminders?.();
         await apollo.stop();
         await services.background.drain();
         services.mailer.close();

@@ -25,6 +25,8 @@ export interface Config {
   trustProxy: boolean;
   logLevel: 'silent' | 'error' | 'info' | 'debug';
   shutdownTimeoutMs: number;
+  /** Run the expiry reminders in-process once a day (EXPIRY_REMINDERS=on); off by default. */
+  expiryReminders: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -63,7 +65,9 @@ function parseDatabase(value: string, env: Env): DatabaseConfig {
 }
 
 function parsePort(value: string | undefined): number {
-  const port = Number(value ?? '4000');
+  // Empty (e.g. "PORT=" in a copied .env) means unset, like every other variable: Number('') would be 0.
+  const text = value?.trim() || '4000';
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`PORT must be an integer 0..65535, got "${value}"`);
   }
@@ -110,10 +114,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LOG_LEVEL must be one of silent, error, info, debug');
   }
 
-  const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? '10000');
+  const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS?.trim() || '10000');
   if (!Number.isInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
     throw new ConfigError('SHUTDOWN_TIMEOUT_MS must be a non-negative integer');
   }
+
+  const reminders = (env.EXPIRY_REMINDERS ?? 'off').trim().toLowerCase();
+  if (!['on', 'off', ''].includes(reminders)) throw new ConfigError('EXPIRY_REMINDERS must be on or off');
 
   return {
     production,
@@ -131,5 +138,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1',
     logLevel,
     shutdownTimeoutMs,
+    expiryReminders: reminders === 'on',
   };
 }

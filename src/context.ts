@@ -28,16 +28,17 @@ export function bearerToken(header: string | undefined): string | null {
 
 export async function createContext(services: Services, req: Request): Promise<Context> {
   const em = services.orm.em.fork();
+  const clientAddress = req.ip ?? req.socket.remoteAddress ?? null;
   let principal: Principal | null = null;
   let credentialError: AppError | null = null;
   try {
     const token = bearerToken(req.headers.authorization);
-    principal = token ? await services.sessions.authenticate(em, token) : null;
+    principal = token ? await services.sessions.authenticate(em, token, clientAddress) : null;
   } catch (error) {
     // A stale token must not stop the public operations (login, password reset): the gate answers
     // every protected field with this 401-style error instead.
     if (!isAppError(error)) throw error;
     credentialError = error;
   }
-  return { em, principal, credentialError, clientAddress: req.ip ?? req.socket.remoteAddress ?? null, services, loaders: new Map() };
+  return { em, principal, credentialError, clientAddress, services, loaders: new Map() };
 }

@@ -12,6 +12,7 @@ import { SessionService } from './modules/auth/session.service';
 import { CustomerService } from './modules/customers/customer.service';
 import { LicenseService } from './modules/licenses/license.service';
 import { Mailer } from './modules/mail/mailer';
+import { ExpiryReminderService } from './modules/reminders/expiry-reminder.service';
 import { ResellerService } from './modules/resellers/reseller.service';
 import { UserService } from './modules/users/user.service';
 
@@ -29,6 +30,7 @@ export interface Services {
   licenses: LicenseService;
   users: UserService;
   apiTokens: ApiTokenService;
+  reminders: ExpiryReminderService;
 }
 
 export function createServices(config: Config, log: Logger, orm: Orm): Services {
@@ -51,5 +53,6 @@ export function createServices(config: Config, log: Logger, orm: Orm): Services 
     licenses: new LicenseService(),
     users: new UserService(auth, sessions, mailer, config.totpIssuer),
     apiTokens: new ApiTokenService(mailer, config.totpIssuer),
+    reminders: new ExpiryReminderService(mailer, log, config),
   };
 }

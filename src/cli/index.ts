@@ -1,20 +1,75 @@
 // Operator commands: `npm run cli -- <command> [options]`. One-line errors and a non-zero exit on failure.
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadDotEnv } from '../config';
 import { migrate, openOrm } from '../db/orm';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
-import { createServices } from '../services';
+import { CsvFormatError, exportLicenses, importLicenses, reportCsv } from '../modules/imports/license-csv';
+import { createServices, type Services } from '../services';
 import { createAdmin } from './create-admin';
 
 const USAGE = `usage: npm run cli -- <command>
 
 commands:
-  create-admin --email <e> --name <n>   create an ADMIN and e-mail the invitation (the link is printed too)
+  create-admin --email <e> --name <n>       create an ADMIN and e-mail the invitation (the link is printed too)
+  import-licenses --file <csv> [--dry-run]   create licenses from a CSV file; per-row report on stdout
+  export-licenses [--reseller <id>]          write licenses as CSV to stdout
+  send-expiry-reminders                      e-mail each reseller's users a digest of licenses expiring within 30, 7 and 1 days
 `;
 
 export class UsageError extends Error {}
+
+type Command = (args: string[], services: Services) => Promise<void>;
+
+const commands: Record<string, Command> = {
+  async 'create-admin'(args, services) {
+    const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true });
+    if (!values.email || !values.name) throw new UsageError('create-admin needs --email <e> and --name <n>');
+    const { user, link } = await createAdmin(services, values.email, values.name);
+    await services.background.drain();
+    process.stdout.write(`Created ADMIN ${user.email} (${user.id}). Invitation sent; the link (valid 24 hours):\n${link}\n`);
+  },
+
+  async 'import-licenses'(args, services) {
+    const { values } = parseArgs({ args, options: { file: { type: 'string' }, 'dry-run': { type: 'boolean' } }, strict: true });
+    if (!values.file) throw new UsageError('import-licenses needs --file <csv>');
+    let text: string;
+    try {
+      text = readFileSync(values.file, 'utf8');
+    } catch {
+      throw new UsageError(`cannot read ${values.file}`);
+    }
+    const started = Date.now();
+    const summary = await importLicenses(services.orm.em.fork(), text, {
+      dryRun: values['dry-run'] ?? false,
+      onProgress: (done, total) => {
+        if (total >= 1000) process.stderr.write(`\rprocessed ${done}/${total} rows`);
+      },
+    });
+    process.stdout.write(reportCsv(summary.rows));
+    const seconds = (Date.now() - started) / 1000;
+    process.stderr.write(
+      `\n${values['dry-run'] ? 'dry run: ' : ''}${summary.rows.length} rows: ${summary.created} created, ${summary.existing} already there, ` +
+        `${summary.failed} failed (${seconds.toFixed(1)} s)\n`,
+    );
+    if (summary.failed > 0) process.exitCode = 2;
+  },
+
+  async 'export-licenses'(args, services) {
+    const { values } = parseArgs({ args, options: { reseller: { type: 'string' } }, strict: true });
+    for await (const chunk of exportLicenses(services.orm.em.fork(), { resellerId: values.reseller })) {
+      if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    }
+  },
+
+  async 'send-expiry-reminders'(args, services) {
+    parseArgs({ args, options: {}, strict: true });
+    const result = await services.reminders.run(services.orm.em.fork());
+    process.stdout.write(`${result.reminded} license reminder(s) in ${result.mails} e-mail(s).\n`);
+  },
+};
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -22,28 +77,32 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (command !== 'create-admin') throw new UsageError(`unknown command "${command}" (try: npm run cli -- help)`);
-  const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true });
-  if (!values.email || !values.name) throw new UsageError('create-admin needs --email <e> and --name <n>');
+  const handler = commands[command];
+  if (!handler) throw new UsageError(`unknown command "${command}" (try: npm run cli -- help)`);
 
   loadDotEnv();
   const config = loadConfig();
+  // Operator output goes to stdout; the server's info logs would only clutter it.
   const log = createLogger(config.logLevel === 'info' ? 'error' : config.logLevel);
   const orm = await openOrm(config.database);
   try {
     await migrate(orm);
     const services = createServices(config, log, orm);
-    const { user, link } = await createAdmin(services, values.email, values.name);
+    await handler(rest, services);
     await services.background.drain();
     services.mailer.close();
-    process.stdout.write(`Created ADMIN ${user.email} (${user.id}). Invitation sent; the link (valid 24 hours):\n${link}\n`);
   } finally {
     await orm.close();
   }
 }
 
 run(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof AppError || error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  const known =
+    error instanceof AppError ||
+    error instanceof ConfigError ||
+    error instanceof UsageError ||
+    error instanceof CsvFormatError ||
+    String((error as { code?: string }).code ?? '').startsWith('ERR_PARSE_ARGS');
   const message = known ? (error as Error).message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
   process.stderr.write(`error: ${message}\n`);
   process.exitCode = 1;

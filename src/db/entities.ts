@@ -6,7 +6,8 @@ import { AttemptCounter } from '../modules/auth/attempt-counter.entity';
 import { Session } from '../modules/auth/session.entity';
 import { Customer } from '../modules/customers/customer.entity';
 import { License } from '../modules/licenses/license.entity';
+import { LicenseReminder } from '../modules/reminders/license-reminder.entity';
 import { Reseller } from '../modules/resellers/reseller.entity';
 import { User } from '../modules/users/user.entity';
 
-export const entities = [Reseller, Customer, License, User, Session, AccountToken, AttemptCounter, AuditEvent, ApiToken];
+export const entities = [Reseller, Customer, License, User, Session, AccountToken, AttemptCounter, AuditEvent, ApiToken, LicenseReminder];

@@ -6,27 +6,75 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { migrate, openOrm } from './orm';
+import { migrate, openOrm, type Orm } from './orm';
 
 const MIGRATIONS_DIR = resolve(__dirname, '../../../migrations');
 
+type SqliteObject = { type: string; name: string; tbl_name: string; sql: string | null };
+
+async function sqliteObjects(orm: Orm): Promise<Map<string, SqliteObject>> {
+  const rows = await orm.em
+    .fork()
+    .getConnection()
+    .execute<SqliteObject[]>("select type, name, tbl_name, sql from sqlite_master where name not like 'sqlite_%' and name not like 'mikro_orm_%'");
+  return new Map(rows.map((row) => [`${row.type}:${row.name}`, row]));
+}
+
+/**
+ * SQLite: MikroORM's introspection misreads enum checks and foreign keys and would rebuild tables
+ * needlessly, so compare the DDL of the migrated database with a database created from the entities.
+ * New tables and indexes are created, dropped ones dropped; a changed table is reported for hand work.
+ */
+async function sqliteDiff(dir: string): Promise<string[]> {
+  const migrated = await openOrm({ engine: 'sqlite', path: join(dir, 'migrated.sqlite') });
+  const fresh = await openOrm({ engine: 'sqlite', path: join(dir, 'fresh.sqlite') });
+  try {
+    await migrate(migrated);
+    await fresh.getSchemaGenerator().createSchema();
+    const [from, to] = [await sqliteObjects(migrated), await sqliteObjects(fresh)];
+    const statements: string[] = [];
+    for (const [key, object] of from) {
+      if (object.type === 'index' && !to.has(key)) statements.push(`drop index \`${object.name}\``);
+      if (object.type === 'table' && !to.has(key)) statements.push(`drop table \`${object.name}\``);
+    }
+    for (const [key, object] of to) {
+      const before = from.get(key);
+      if (!before && object.sql) statements.push(object.sql);
+      else if (before && object.type === 'table' && before.sql !== object.sql) {
+        throw new Error(`table ${object.name} changed on SQLite: write its rebuild by hand (create new, copy, drop, rename)`);
+      }
+    }
+    return statements;
+  } finally {
+    await migrated.close(true);
+    await fresh.close(true);
+  }
+}
+
 async function diff(engine: 'sqlite' | 'postgresql', pgUrl: string): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-migration-'));
+  if (engine === 'sqlite') {
+    try {
+      return await sqliteDiff(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
   const schema = `migration_${randomBytes(4).toString('hex')}`;
-  const orm =
-    engine === 'sqlite'
-      ? await openOrm({ engine: 'sqlite', path: join(dir, 'db.sqlite') })
-      : await openOrm({ engine: 'postgresql', url: pgUrl, schema });
+  const orm = await openOrm({ engine: 'postgresql', url: pgUrl, schema });
   try {
     await migrate(orm);
-    const sql = await orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false, schema: engine === 'postgresql' ? schema : undefined });
-    return sql
-      .split(/;\n/)
-      .map((statement) => statement.trim().replace(/;$/, ''))
-      // The migrator's own table is not an entity: never drop it.
-      .filter((statement) => statement.length > 0 && !statement.includes('mikro_orm_migrations'));
+    const sql = await orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false, schema });
+    return (
+      sql
+        .split(/;\n/)
+        // Unqualified names: the migration runs in whatever schema the server is configured for.
+        .map((statement) => statement.trim().replace(/;$/, '').replaceAll(`"${schema}".`, ''))
+        // The migrator's own table is not an entity: never drop it.
+        .filter((statement) => statement.length > 0 && !statement.includes('mikro_orm_migrations'))
+    );
   } finally {
-    if (engine === 'postgresql') await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
+    await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
     await orm.close(true);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -73,7 +121,7 @@ ${list(pg)}
   writeFileSync(join(MIGRATIONS_DIR, `${className}.ts`), source);
   const indexFile = join(MIGRATIONS_DIR, 'index.ts');
   let index = readFileSync(indexFile, 'utf8');
-  index = index.replace(/(import type \{ MigrationObject \} from '@mikro-orm\/core';\n)/, `$1import { ${className} } from './${className}';\n`);
+  index = index.replace(/\n\nexport const migrationsList/, `\nimport { ${className} } from './${className}';\n\nexport const migrationsList`);
   index = index.replace(/\];\s*$/, `  { name: '${className}', class: ${className} },\n];\n`);
   writeFileSync(indexFile, index);
   process.stdout.write(`Wrote migrations/${className}.ts (${sqlite.length} SQLite and ${pg.length} PostgreSQL statements).\n`);

@@ -3,8 +3,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
-import { recordAudit } from '../audit/audit.service';
-import { auditScopeOfUser } from '../auth/auth.service';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { hashToken, newToken, TokenPrefix } from '../auth/secrets';
 import type { Mailer } from '../mail/mailer';

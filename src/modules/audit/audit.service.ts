@@ -1,5 +1,8 @@
 // Records audit events inside the caller's unit of work, so an event commits with its change or not at all.
 import type { EntityManager } from '@mikro-orm/core';
+import { Role } from '../../common/enums';
+import { Customer } from '../customers/customer.entity';
+import type { User } from '../users/user.entity';
 import { AuditEvent } from './audit-event.entity';
 
 export interface AuditEntry {
@@ -26,4 +29,14 @@ export function recordAudit(em: EntityManager, entry: AuditEntry): AuditEvent {
   });
   em.persist(event);
   return event;
+}
+
+/** Whose audit events concern a user: its reseller, or its customer and that customer's reseller. */
+export async function auditScopeOfUser(em: EntityManager, user: User): Promise<{ resellerId: string | null; customerId: string | null }> {
+  if (user.role === Role.RESELLER) return { resellerId: user.reseller?.id ?? null, customerId: null };
+  if (user.role === Role.CUSTOMER && user.customer) {
+    const customer = await em.findOne(Customer, user.customer.id, { fields: ['reseller'] });
+    return { resellerId: customer?.reseller.id ?? null, customerId: user.customer.id };
+  }
+  return { resellerId: null, customerId: null };
 }

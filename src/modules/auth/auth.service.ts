@@ -3,10 +3,9 @@
 import type { EntityManager } from '@mikro-orm/core';
 import QRCode from 'qrcode';
 import type { Config } from '../../config';
-import { Role, SessionStage, TwoFactorActivationMethod } from '../../common/enums';
+import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { badInput, rateLimited, unauthenticated } from '../../errors';
-import { recordAudit } from '../audit/audit.service';
-import { Customer } from '../customers/customer.entity';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import type { Background } from '../../common/background';
 import type { Mailer } from '../mail/mailer';
 import { User } from '../users/user.entity';
@@ -51,16 +50,6 @@ export function validEmail(email: string, field = 'email'): string {
     throw badInput('This is not a valid e-mail address.', field);
   }
   return normalized;
-}
-
-/** Whose audit events concern a user: its reseller, or its customer and that customer's reseller. */
-export async function auditScopeOfUser(em: EntityManager, user: User): Promise<{ resellerId: string | null; customerId: string | null }> {
-  if (user.role === Role.RESELLER) return { resellerId: user.reseller?.id ?? null, customerId: null };
-  if (user.role === Role.CUSTOMER && user.customer) {
-    const customer = await em.findOne(Customer, user.customer.id, { fields: ['reseller'] });
-    return { resellerId: customer?.reseller.id ?? null, customerId: user.customer.id };
-  }
-  return { resellerId: null, customerId: null };
 }
 
 export class AuthService {

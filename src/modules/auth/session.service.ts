@@ -4,6 +4,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { SessionStage } from '../../common/enums';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import type { Principal } from './principal';
 import { hashToken, isWellFormedToken, newToken, TokenPrefix } from './secrets';
@@ -44,9 +45,9 @@ export class SessionService {
   }
 
   /** The principal behind a bearer token; throws a 401-style UNAUTHENTICATED for anything invalid. */
-  async authenticate(em: EntityManager, token: string): Promise<Principal> {
+  async authenticate(em: EntityManager, token: string, clientAddress: string | null = null): Promise<Principal> {
     if (isWellFormedToken(token, TokenPrefix.session)) return this.fromSession(em, token);
-    if (isWellFormedToken(token, TokenPrefix.apiToken)) return this.fromApiToken(em, token);
+    if (isWellFormedToken(token, TokenPrefix.apiToken)) return this.fromApiToken(em, token, clientAddress);
     throw invalidToken();
   }
 
@@ -74,7 +75,7 @@ export class SessionService {
     };
   }
 
-  private async fromApiToken(em: EntityManager, token: string): Promise<Principal> {
+  private async fromApiToken(em: EntityManager, token: string, clientAddress: string | null): Promise<Principal> {
     const apiToken = await em.findOne(ApiToken, { tokenHash: hashToken(token), revokedAt: null }, { populate: ['user'] });
     const now = this.now();
     if (!apiToken || (apiToken.expiresAt && now >= apiToken.expiresAt.getTime())) throw invalidToken();
@@ -82,7 +83,12 @@ export class SessionService {
     // An owner without 2FA (reset since) cannot act through a token either.
     if (!user.twoFactorEnabled) throw invalidToken();
     if (!apiToken.lastUsedAt || now - apiToken.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-      await em.nativeUpdate(ApiToken, { id: apiToken.id }, { lastUsedAt: new Date(now) });
+      // Token use reaches the audit log at the same pace as lastUsedAt: at most once a minute per token.
+      const scope = await auditScopeOfUser(em, user);
+      await em.fork().transactional(async (tx) => {
+        await tx.nativeUpdate(ApiToken, { id: apiToken.id }, { lastUsedAt: new Date(now) });
+        recordAudit(tx, { action: 'API_TOKEN_USED', actorId: user.id, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+      });
     }
     return {
       kind: 'apiToken',

@@ -15,7 +15,8 @@ export type MailTemplate =
   | 'two-factor-activation'
   | 'password-changed'
   | 'two-factor-reset'
-  | 'api-token-created';
+  | 'api-token-created'
+  | 'expiry-reminder';
 
 export interface MailMessage {
   to: string;
@@ -23,6 +24,8 @@ export interface MailMessage {
   template: MailTemplate;
   /** Values for the template; all of them are HTML-escaped (templates use no triple braces). */
   vars: Record<string, string | number | boolean>;
+  /** Tables for {{#each}} blocks; their values are escaped like vars. */
+  lists?: Record<string, Record<string, string | number>[]>;
 }
 
 export const TEMPLATES_DIR = resolve(__dirname, '../../../../templates');
@@ -48,7 +51,7 @@ export class Mailer {
       : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   }
 
-  private render(name: string, vars: MailMessage['vars']): string {
+  private render(name: string, vars: Record<string, unknown>): string {
     let template = this.compiled.get(name);
     if (!template) {
       // HTML parts escape every value; plain-text parts cannot carry markup, so they show values as typed.
@@ -64,8 +67,8 @@ export class Mailer {
       from: this.config.mailFrom,
       to: message.to,
       subject: oneLine(message.subject),
-      text: this.render(`${message.template}.text.hbs`, message.vars),
-      html: this.render(`${message.template}.html.hbs`, message.vars),
+      text: this.render(`${message.template}.text.hbs`, { ...message.vars, ...message.lists }),
+      html: this.render(`${message.template}.html.hbs`, { ...message.vars, ...message.lists }),
     });
     if (this.outbox) {
       mkdirSync(this.config.mailOutboxDir, { recursive: true });
