@@ -6,6 +6,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
@@ -16,6 +17,9 @@ import { createFormatError } from './graphql/format-error';
 import { requestLimitsRule } from './graphql/limits';
 import { buildAppSchema } from './graphql/schema';
 import { createLogger, describeError, type Logger } from './logger';
+import { Metrics, type PoolStats } from './metrics';
+import { observabilityPlugin } from './graphql/observability';
+import { safeEqual } from './modules/auth/secrets';
 import { createServices, type Services } from './services';
 
 export const BODY_LIMIT = '1mb';
@@ -33,6 +37,19 @@ function jsonError(res: Response, status: number, code: string, message: string)
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** The knex (tarn) pool behind the ORM, for the pool gauge. */
+function poolStats(orm: Orm): PoolStats | null {
+  const connection = orm.em.getConnection() as unknown as { getKnex(): { client: { pool?: TarnPool } } };
+  const pool = connection.getKnex().client.pool;
+  return pool ? { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() } : null;
+}
 
 /** EXPIRY_REMINDERS=on: one run a minute after start-up, then daily. Overlapping runs (other servers) are safe. */
 function scheduleExpiryReminders(services: Services): () => void {
@@ -58,7 +75,8 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     await orm.close(true);
     throw error;
   }
-  const services = createServices(config, log, orm);
+  const metrics = new Metrics(() => poolStats(orm));
+  const services = createServices(config, log, orm, metrics);
   const schema = await buildAppSchema();
 
   const app = express();
@@ -78,10 +96,31 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     formatError: createFormatError({ production: config.production, log }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      observabilityPlugin(log, metrics),
       ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });
   await apollo.start();
+
+  // A request id for every request: the client's X-Request-Id when it is sane, else a new one.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    const id = given && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.set('X-Request-Id', id);
+    next();
+  });
+
+  app.get('/metrics', async (req, res) => {
+    if (config.metricsToken) {
+      const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
+      if (!safeEqual(given, config.metricsToken)) return jsonError(res, 401, ErrorCode.UNAUTHENTICATED, 'A valid metrics token is required.');
+    } else if (config.production) {
+      return jsonError(res, 404, ErrorCode.NOT_FOUND, 'Not found.');
+    }
+    res.set('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -95,7 +134,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
-    expressMiddleware(apollo, { context: async ({ req }) => createContext(services, req) }),
+    expressMiddleware(apollo, { context: async ({ req, res }) => createContext(services, req, res.locals.requestId as string) }),
   );
 
   app.use((_req: Request, res: Response) => jsonError(res, 404, 'NOT_FOUND', 'Not found.'));

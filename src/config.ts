@@ -27,6 +27,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Run the expiry reminders in-process once a day (EXPIRY_REMINDERS=on); off by default. */
   expiryReminders: boolean;
+  /** Bearer token for GET /metrics; without it /metrics is not served in production. */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -122,6 +124,9 @@ export function loadConfig(env: Env = process.env): Config {
   const reminders = (env.EXPIRY_REMINDERS ?? 'off').trim().toLowerCase();
   if (!['on', 'off', ''].includes(reminders)) throw new ConfigError('EXPIRY_REMINDERS must be on or off');
 
+  const metricsToken = env.METRICS_TOKEN?.trim() || null;
+  if (metricsToken !== null && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN must be at least 16 characters');
+
   return {
     production,
     port: parsePort(env.PORT),
@@ -139,5 +144,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     shutdownTimeoutMs,
     expiryReminders: reminders === 'on',
+    metricsToken,
   };
 }

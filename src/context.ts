@@ -8,6 +8,8 @@ import { invalidToken } from './modules/auth/session.service';
 import { isAppError, type AppError } from './errors';
 
 export interface Context {
+  /** Echoed in the X-Request-Id header and every log line of the request. */
+  requestId: string;
   em: EntityManager;
   principal: Principal | null;
   /** Set when the request carried an invalid, unknown or expired token: protected fields answer with it (401). */
@@ -26,7 +28,7 @@ export function bearerToken(header: string | undefined): string | null {
   return match[1]!;
 }
 
-export async function createContext(services: Services, req: Request): Promise<Context> {
+export async function createContext(services: Services, req: Request, requestId: string): Promise<Context> {
   const em = services.orm.em.fork();
   const clientAddress = req.ip ?? req.socket.remoteAddress ?? null;
   let principal: Principal | null = null;
@@ -40,5 +42,5 @@ export async function createContext(services: Services, req: Request): Promise<C
     if (!isAppError(error)) throw error;
     credentialError = error;
   }
-  return { em, principal, credentialError, clientAddress, services, loaders: new Map() };
+  return { requestId, em, principal, credentialError, clientAddress, services, loaders: new Map() };
 }

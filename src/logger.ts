@@ -1,25 +1,55 @@
-// A small structured (JSON lines) logger. Callers pass ids and outcomes, never tokens, codes or secrets.
+// Structured JSON logs (pino). Callers pass ids and outcomes, never tokens, codes or secrets; as a
+// second line of defence, fields that could carry them are redacted wherever they appear.
+import pino, { type Logger as PinoLogger } from 'pino';
 import type { Config } from './config';
-
-type Level = 'error' | 'info' | 'debug';
-const RANK: Record<Config['logLevel'], number> = { silent: 0, error: 1, info: 2, debug: 3 };
 
 export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   debug(msg: string, fields?: Record<string, unknown>): void;
+  child(bindings: Record<string, unknown>): Logger;
 }
 
-export function createLogger(level: Config['logLevel'], write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
-    if (RANK[lvl] > RANK[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }) + '\n');
-  };
+const REDACT = [
+  'password',
+  'newPassword',
+  'token',
+  'setupToken',
+  'totpCode',
+  'secret',
+  'authorization',
+  '*.password',
+  '*.newPassword',
+  '*.token',
+  '*.setupToken',
+  '*.totpCode',
+  '*.secret',
+  '*.authorization',
+];
+
+function wrap(p: PinoLogger): Logger {
   return {
-    error: (msg, fields) => emit('error', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    debug: (msg, fields) => emit('debug', msg, fields),
+    error: (msg, fields) => p.error(fields ?? {}, msg),
+    info: (msg, fields) => p.info(fields ?? {}, msg),
+    debug: (msg, fields) => p.debug(fields ?? {}, msg),
+    child: (bindings) => wrap(p.child(bindings)),
   };
+}
+
+/** A logger at the level; `destination` defaults to stderr (tests pass a stream to read the lines). */
+export function createLogger(level: Config['logLevel'], destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
+  return wrap(
+    pino(
+      {
+        level,
+        base: { service: 'license-portal' },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        redact: { paths: REDACT, censor: '[redacted]' },
+      },
+      destination,
+    ),
+  );
 }
 
 /** An error's name and message only: stacks and driver details stay out of normal logs. */

@@ -3,6 +3,7 @@ import type { Config } from './config';
 import { Background } from './common/background';
 import type { Orm } from './db/orm';
 import type { Logger } from './logger';
+import { Metrics } from './metrics';
 import { ApiTokenService } from './modules/api-tokens/api-token.service';
 import { AccountTokenService } from './modules/auth/account-token.service';
 import { AttemptLimiter } from './modules/auth/attempt-limiter';
@@ -20,6 +21,7 @@ export interface Services {
   config: Config;
   log: Logger;
   orm: Orm;
+  metrics: Metrics;
   background: Background;
   mailer: Mailer;
   sessions: SessionService;
@@ -33,16 +35,18 @@ export interface Services {
   reminders: ExpiryReminderService;
 }
 
-export function createServices(config: Config, log: Logger, orm: Orm): Services {
+export function createServices(config: Config, log: Logger, orm: Orm, metrics: Metrics = new Metrics()): Services {
   const background = new Background(log);
   const mailer = new Mailer(config, log, background);
   const sessions = new SessionService();
   const accountTokens = new AccountTokenService();
-  const auth = new AuthService(config, new SecretBox(config.secretKey), mailer, background, new AttemptLimiter(), sessions, accountTokens);
+  const limiter = new AttemptLimiter(Date.now, () => metrics.rateLimited.inc());
+  const auth = new AuthService(config, new SecretBox(config.secretKey), mailer, background, limiter, sessions, accountTokens, metrics);
   return {
     config,
     log,
     orm,
+    metrics,
     background,
     mailer,
     sessions,

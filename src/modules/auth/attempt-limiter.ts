@@ -44,7 +44,10 @@ on conflict (scope, subject) do update set
 returning failures, locked_until_ms`.replace(/\s+/g, ' ').trim();
 
 export class AttemptLimiter {
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly onRefused: () => void = () => undefined,
+  ) {}
 
   /** Takes a slot for one attempt, or throws RATE_LIMITED when the subject is locked or at its limit. */
   async reserve(em: EntityManager, scope: LimitScope, subject: string): Promise<Attempt> {
@@ -58,10 +61,14 @@ export class AttemptLimiter {
     );
     const row = rows[0]!;
     const limit = Limits[scope];
-    if (row.locked_until_ms !== null && Number(row.locked_until_ms) > now) throw rateLimited();
+    if (row.locked_until_ms !== null && Number(row.locked_until_ms) > now) {
+      this.onRefused();
+      throw rateLimited();
+    }
     if (Number(row.failures) > limit) {
       // More attempts in flight than the limit allows: give the slot back and refuse.
       await this.release(conn, scope, subject);
+      this.onRefused();
       throw rateLimited();
     }
     return {

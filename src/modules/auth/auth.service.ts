@@ -8,6 +8,7 @@ import { badInput, rateLimited, unauthenticated } from '../../errors';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import type { Background } from '../../common/background';
 import type { Mailer } from '../mail/mailer';
+import type { Metrics } from '../../metrics';
 import { User } from '../users/user.entity';
 import { AccountToken, AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, AccountTokenService } from './account-token.service';
@@ -61,6 +62,7 @@ export class AuthService {
     private readonly limiter: AttemptLimiter,
     private readonly sessions: SessionService,
     private readonly accountTokens: AccountTokenService,
+    private readonly metrics: Pick<Metrics, 'loginFailures' | 'totpFailures'>,
   ) {}
 
   resetLink(token: string): string {
@@ -85,6 +87,7 @@ export class AuthService {
       : (await verifyPassword(password, await dummyPasswordHash())) && false;
 
     if (!user || !valid) {
+      this.metrics.loginFailures.inc();
       await Promise.all([address.fail(), accountAttempt.fail()]);
       const scope = user ? await auditScopeOfUser(em, user) : { resellerId: null, customerId: null };
       recordAudit(em, {
@@ -145,6 +148,7 @@ export class AuthService {
   private async verifyCode(em: EntityManager, user: User, code: string, meta: RequestMeta, secretSealed = user.totpSecretSealed): Promise<void> {
     const attempt = await this.limiter.reserve(em, 'TOTP_USER', user.id);
     const fail = async (error: Error) => {
+      this.metrics.totpFailures.inc();
       await attempt.fail();
       const scope = await auditScopeOfUser(em, user);
       recordAudit(em, { action: 'TOTP_FAILED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
