@@ -1,5 +1,5 @@
 // Request-scoped batch loading: the objects behind many references of one page load in one query.
-import type { EntityName, FilterQuery } from '@mikro-orm/core';
+import type { EntityName, FilterQuery, Ref } from '@mikro-orm/core';
 import DataLoader from 'dataloader';
 import type { Context } from '../context';
 
@@ -32,4 +32,10 @@ export async function loadRequired<T extends { id: string }>(ctx: Context, entit
   const row = await loadById(ctx, entity, id);
   if (!row) throw new Error(`${entity.name} ${id} is missing`);
   return row;
+}
+
+/** The entity behind a reference: as loaded with its parent (joined populate), else batch-loaded. */
+export function loadRef<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, ref: Ref<T>): Promise<T> {
+  if (ref.isInitialized()) return Promise.resolve(ref.getEntity() as T);
+  return loadRequired(ctx, entity, ref.id);
 }

@@ -1,6 +1,7 @@
 // Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md section 6).
 // The cursor is opaque to clients; the page query and the count share one visibility condition.
-import type { EntityManager, EntityName, FilterQuery } from '@mikro-orm/core';
+import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/knex';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { badInput } from '../errors';
 
@@ -55,6 +56,8 @@ export async function paginate<T extends { id: string }>(
   where: FilterQuery<T>,
   args: PageArgs,
   orderBy: 'createdAt' | 'at' = 'createdAt',
+  /** To-one relations to load in the page query itself (joined), so nested fields cost no query. */
+  populate: string[] = [],
 ): Promise<Page<T>> {
   const size = pageSize(args.first);
   let pageWhere = where;
@@ -68,6 +71,8 @@ export async function paginate<T extends { id: string }>(
   const rows = await em.find(entity, pageWhere, {
     orderBy: { [orderBy]: 'desc', id: 'desc' } as never,
     limit: size + 1,
+    populate: populate as never,
+    strategy: 'joined',
   });
   const nodes = rows.slice(0, size);
   const last = nodes[nodes.length - 1] as (T & Record<string, unknown>) | undefined;
@@ -118,4 +123,77 @@ export function connectionTypes<T extends { id: string }>(node: ClassType<T>, na
   }
 
   return { Edge, Connection };
+}
+
+/**
+ * One page per group (e.g. the licenses of every customer on a page of customers) for many groups at
+ * once, ordered like `paginate` within each group: one statement for all pages (row_number() over a
+ * partition by the group column, on SQLite and PostgreSQL alike) and, when a totalCount is selected,
+ * one grouped count for all groups. `where` must already hold the caller's visibility condition.
+ */
+export async function paginateGroups<T extends { id: string; createdAt: Date }>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  where: FilterQuery<T>,
+  groupBy: string,
+  groupIds: readonly string[],
+  args: PageArgs,
+): Promise<Map<string, Page<T>>> {
+  const size = pageSize(args.first);
+  const sql = em as SqlEntityManager;
+  const meta = em.getMetadata().get<T>(Utils.className(entity));
+  const column = (property: string) => (meta.properties as Record<string, { fieldNames: string[] }>)[property]!.fieldNames[0]!;
+  const scoped = { $and: [where, { [groupBy]: { $in: [...groupIds] } }] } as FilterQuery<T>;
+  let pageWhere = scoped;
+  if (args.after) {
+    const cursor = decodeCursor(args.after);
+    const before = { $or: [{ createdAt: { $lt: cursor.at } }, { createdAt: cursor.at, id: { $lt: cursor.id } }] } as FilterQuery<T>;
+    pageWhere = { $and: [scoped, before] } as FilterQuery<T>;
+  }
+  const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
+  const ranked = sql
+    .createQueryBuilder(entity, 'g')
+    .select([
+      `g.${idColumn}`,
+      raw(`row_number() over (partition by g.${groupColumn} order by g.${createdColumn} desc, g.${idColumn} desc) as page_rank`),
+    ])
+    .where(pageWhere);
+  const firstRows = sql
+    .createQueryBuilder(entity, 'r')
+    .select(`r.${idColumn}`)
+    .from(ranked, 'r')
+    .where({ [raw('r.page_rank')]: { $lte: size + 1 } } as FilterQuery<T>);
+  const rows = await em.find(entity, { id: { $in: firstRows.getKnexQuery() } } as unknown as FilterQuery<T>, {
+    orderBy: { createdAt: 'desc', id: 'desc' } as never,
+  });
+
+  let counts: Promise<Map<string, number>> | undefined;
+  const countAll = () =>
+    (counts ??= sql
+      .createQueryBuilder(entity, 'c')
+      .select([`c.${groupColumn}`, raw('count(*) as n')])
+      .where(scoped)
+      .groupBy(`c.${groupColumn}`)
+      .execute<Record<string, unknown>[]>('all', false)
+      .then((found) => new Map(found.map((row) => [String(row[groupColumn]), Number(row.n)]))));
+
+  const byGroup = new Map<string, T[]>();
+  for (const row of rows) {
+    const groupId = (row as unknown as Record<string, { id: string }>)[groupBy]!.id;
+    const group = byGroup.get(groupId);
+    if (group) group.push(row);
+    else byGroup.set(groupId, [row]);
+  }
+  const pages = new Map<string, Page<T>>();
+  for (const groupId of groupIds) {
+    const groupRows = byGroup.get(groupId) ?? [];
+    const nodes = groupRows.slice(0, size);
+    const last = nodes[nodes.length - 1];
+    pages.set(groupId, {
+      nodes,
+      pageInfo: { hasNextPage: groupRows.length > size, endCursor: last ? encodeCursor(last.createdAt, last.id) : null },
+      count: () => countAll().then((found) => found.get(groupId) ?? 0),
+    });
+  }
+  return pages;
 }

@@ -2,7 +2,8 @@
 // types are open because every object reaches a client only through a root field and a service that
 // filters rows in the database. Rules are small named predicates with strict boolean results.
 import { allow, and, deny, rule, shield } from 'graphql-shield';
-import type { GraphQLResolveInfo } from 'graphql';
+import type { GraphQLResolveInfo, GraphQLSchema } from 'graphql';
+import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { Role, SessionStage } from '../common/enums';
 import type { Context } from '../context';
 import { forbidden, twoFactorRequired, unauthenticated } from '../errors';
@@ -59,29 +60,9 @@ export const permissionMap = {
     createApiToken: and(isAuthenticated, isSession),
     revokeApiToken: authenticated,
   },
-  Reseller: { '*': allow, customers: staff },
-  Customer: allow,
-  License: allow,
-  User: allow,
-  AuditEvent: allow,
-  ApiToken: allow,
-  CreatedApiToken: allow,
-  CreateLicenseResult: allow,
-  RowError: allow,
-  LoginPayload: allow,
-  TwoFactorActivation: allow,
-  TwoFactorSetup: allow,
-  PageInfo: allow,
-  ResellerConnection: allow,
-  ResellerEdge: allow,
-  CustomerConnection: allow,
-  CustomerEdge: allow,
-  LicenseConnection: allow,
-  LicenseEdge: allow,
-  UserConnection: allow,
-  UserEdge: allow,
-  AuditEventConnection: allow,
-  AuditEventEdge: allow,
+  // Nested fields with a rule of their own (everything else on object types is reached only through
+  // a root field above and filtered by the services' visibility conditions).
+  Reseller: { customers: staff },
 };
 
 /** What a denied field answers: who is asking decides between the three codes of FLOWS.md section 2. */
@@ -92,13 +73,29 @@ export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, 
   return forbidden();
 }
 
-export function permissions(typeNames: Set<string>) {
-  // Only types present in the schema are mapped (shield refuses unknown ones).
-  const map = Object.fromEntries(Object.entries(permissionMap).filter(([type]) => typeNames.has(type)));
-  return shield(map, {
+/**
+ * The shield middleware for the schema. Every root field is covered (unlisted ones are denied by the
+ * fallback rule); below the root only fields with a rule of their own are wrapped. Object types are
+ * reached only through root fields, and wrapping each of their scalars in an async rule would cost a
+ * promise per field per row for no decision.
+ */
+export function permissions(schema: GraphQLSchema): IMiddlewareTypeMap {
+  const generated = shield(permissionMap, {
     fallbackRule: deny,
     fallbackError: deniedError as never,
     allowExternalErrors: true,
     debug: false,
-  });
+  }).generate(schema) as Record<string, Record<string, unknown>>;
+  const kept: Record<string, Record<string, unknown>> = {};
+  for (const [type, fields] of Object.entries(generated)) {
+    if (type === 'Query' || type === 'Mutation') {
+      kept[type] = fields;
+      continue;
+    }
+    const rules = (permissionMap as Record<string, Record<string, unknown>>)[type];
+    if (!rules) continue;
+    const guarded = Object.fromEntries(Object.entries(fields).filter(([field]) => rules[field] !== undefined && rules[field] !== allow));
+    if (Object.keys(guarded).length) kept[type] = guarded;
+  }
+  return kept as IMiddlewareTypeMap;
 }

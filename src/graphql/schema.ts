@@ -1,7 +1,7 @@
 // Assembles the executable schema: type-graphql resolvers, the DateTime scalar, and the shield map.
 import { applyMiddleware } from 'graphql-middleware';
 import { DateTimeResolver } from 'graphql-scalars';
-import { isObjectType, type GraphQLSchema } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { resolvers } from './resolvers';
 import { permissions } from './permissions';
@@ -18,6 +18,5 @@ export async function buildTypeSchema(): Promise<GraphQLSchema> {
 
 export async function buildAppSchema(): Promise<GraphQLSchema> {
   const schema = await buildTypeSchema();
-  const objectTypes = new Set(Object.values(schema.getTypeMap()).filter(isObjectType).map((t) => t.name));
-  return applyMiddleware(schema, permissions(objectTypes));
+  return applyMiddleware(schema, permissions(schema));
 }

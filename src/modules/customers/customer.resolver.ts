@@ -1,10 +1,12 @@
 // Customer queries and mutations, and the nested fields of Customer.
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import DataLoader from 'dataloader';
-import { loadRequired } from '../../common/loaders';
+import { loadRef } from '../../common/loaders';
+import type { Page } from '../../common/pagination';
 import type { Context } from '../../context';
 import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import type { License } from '../licenses/license.entity';
 import { LicenseFilter } from '../licenses/license.inputs';
 import { Reseller } from '../resellers/reseller.entity';
 import { Customer } from './customer.entity';
@@ -43,7 +45,7 @@ export class CustomerResolver {
   /** A visible customer's reseller is visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Reseller)
   reseller(@Root() customer: Customer, @Ctx() ctx: Context): Promise<Reseller> {
-    return loadRequired(ctx, Reseller, customer.reseller.id);
+    return loadRef(ctx, Reseller, customer.reseller);
   }
 
   @FieldResolver(() => Boolean, { description: 'True when the customer has at least one ACTIVE license.' })
@@ -67,7 +69,17 @@ export class CustomerResolver {
     @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
     @Ctx() ctx: Context,
   ) {
-    const page = await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { first, after, filter }, { customer: customer.id });
-    return LicenseConnection.from(page);
+    // One loader per argument set: the pages of all customers in the response load together.
+    const key = `Customer.licenses:${JSON.stringify([first, after, filter])}`;
+    let loader = ctx.loaders.get(key) as DataLoader<string, Page<License>> | undefined;
+    if (!loader) {
+      const p = requireAuthenticated(ctx);
+      loader = new DataLoader<string, Page<License>>(async (ids) => {
+        const pages = await ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter });
+        return ids.map((id) => pages.get(id)!);
+      }, { maxBatchSize: 500 });
+      ctx.loaders.set(key, loader);
+    }
+    return LicenseConnection.from(await loader.load(customer.id));
   }
 }

@@ -1,5 +1,6 @@
 // License keys: five groups of five characters from an alphabet without 0/O/1/I, the last character a
-// Luhn mod 32 check character, so that a mistyped or swapped character is recognised.
+// check character, so that a mistyped or swapped character is recognised. Luhn mod 32 would miss
+// swapping the first and last alphabet characters ("2Z" <-> "Z2"), so the check is computed in GF(32).
 import { randomInt } from 'node:crypto';
 
 export const KEY_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -7,19 +8,26 @@ const N = KEY_ALPHABET.length;
 const GROUPS = 5;
 const GROUP_LENGTH = 5;
 
-/** Luhn mod N check character over the payload characters. */
+/** Multiplication by x in GF(2^5) modulo the primitive polynomial x^5 + x^2 + 1. */
+function timesX(value: number): number {
+  const shifted = value << 1;
+  return shifted & N ? shifted ^ 0b100101 : shifted;
+}
+
+/**
+ * The check character c for a payload p[0..k-1]: the weighted sum of p[i] * x^(k-i) plus c is zero in
+ * GF(32). Every weight is a distinct power of a primitive element, so any single substitution and any
+ * transposition of two characters less than 31 apart (adjacent ones included, also with the check
+ * character) changes the sum.
+ */
 export function checkCharacter(payload: string): string {
-  let factor = 2;
   let sum = 0;
-  for (let i = payload.length - 1; i >= 0; i--) {
-    const code = KEY_ALPHABET.indexOf(payload[i]!);
+  for (const char of payload) {
+    const code = KEY_ALPHABET.indexOf(char);
     if (code < 0) throw new Error('character outside the key alphabet');
-    let addend = factor * code;
-    factor = factor === 2 ? 1 : 2;
-    addend = Math.floor(addend / N) + (addend % N);
-    sum += addend;
+    sum = timesX(sum) ^ code;
   }
-  return KEY_ALPHABET[(N - (sum % N)) % N]!;
+  return KEY_ALPHABET[timesX(sum)]!;
 }
 
 function group(chars: string): string {

@@ -1,7 +1,7 @@
 // License queries and mutations (single and bulk), and the nested fields of License.
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { LicenseStatus } from '../../common/enums';
-import { loadRequired } from '../../common/loaders';
+import { loadRef } from '../../common/loaders';
 import type { Context } from '../../context';
 import { ErrorCode, badInput, isAppError } from '../../errors';
 import { LicenseConnection, PageArgsType } from '../../graphql/connections';
@@ -101,11 +101,11 @@ export class LicenseResolver {
   /** The customer and reseller of a visible license are visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Customer)
   customer(@Root() license: License, @Ctx() ctx: Context): Promise<Customer> {
-    return loadRequired(ctx, Customer, license.customer.id);
+    return loadRef(ctx, Customer, license.customer);
   }
 
   @FieldResolver(() => Reseller)
   reseller(@Root() license: License, @Ctx() ctx: Context): Promise<Reseller> {
-    return loadRequired(ctx, Reseller, license.reseller.id);
+    return loadRef(ctx, Reseller, license.reseller);
   }
 }

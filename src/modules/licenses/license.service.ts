@@ -2,8 +2,9 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { paginate, type PageArgs } from '../../common/pagination';
+import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
 import { badInput, notFound } from '../../errors';
+import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { visibleCustomers, visibleLicenses, within } from '../access/visibility';
 import { recordAudit } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
@@ -12,10 +13,6 @@ import { Reseller } from '../resellers/reseller.entity';
 import { generateLicenseKey } from './license-key';
 import { statusCondition } from './license-status';
 import { License } from './license.entity';
-
-export const MIN_SEATS = 1;
-export const MAX_SEATS = 100_000;
-const MAX_IDEMPOTENCY_KEY = 200;
 
 export interface LicenseFilterData {
   status?: LicenseStatus[] | null;
@@ -38,18 +35,6 @@ export interface UpdateLicenseData {
   validUntil?: Date | null;
 }
 
-function checkSeats(seats: number): number {
-  if (!Number.isInteger(seats) || seats < MIN_SEATS || seats > MAX_SEATS) {
-    throw badInput(`seats must be a whole number from ${MIN_SEATS} to ${MAX_SEATS}.`, 'seats');
-  }
-  return seats;
-}
-
-function checkDate(value: Date, field: string): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw badInput(`${field} is not a valid date.`, field);
-  return value;
-}
-
 export class LicenseService {
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -66,7 +51,12 @@ export class LicenseService {
   }
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: LicenseFilterData | null }, extra: FilterQuery<License> = {}) {
-    return paginate(em, License, within(this.filterCondition(p, args.filter), extra), args);
+    return paginate(em, License, within(this.filterCondition(p, args.filter), extra), args, 'createdAt', ['customer', 'reseller']);
+  }
+
+  /** The nested Customer.licenses connection of many customers at once (no statement per customer). */
+  listForCustomers(em: EntityManager, p: AuthenticatedPrincipal, customerIds: readonly string[], args: PageArgs & { filter?: LicenseFilterData | null }) {
+    return paginateGroups(em, License, this.filterCondition(p, args.filter), 'customer', customerIds, args);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<License | null> {
@@ -82,18 +72,13 @@ export class LicenseService {
    * The unique (owner, key) index decides between concurrent retries: the losers read the winner's row.
    */
   async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateLicenseData, clientAddress: string | null): Promise<License> {
-    const idempotencyKey = input.idempotencyKey ?? null;
-    if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY)) {
-      throw badInput(`idempotencyKey must have 1 to ${MAX_IDEMPOTENCY_KEY} characters.`, 'idempotencyKey');
-    }
+    const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
     if (idempotencyKey !== null) {
       const existing = await this.findByIdempotencyKey(em, p, idempotencyKey);
       if (existing) return existing;
     }
     const seats = checkSeats(input.seats);
-    const validFrom = checkDate(input.validFrom ?? this.now(), 'validFrom');
-    const validUntil = checkDate(input.validUntil, 'validUntil');
-    if (validUntil.getTime() <= validFrom.getTime()) throw badInput('validUntil must be after validFrom.', 'validUntil');
+    const { validFrom, validUntil } = checkWindow(input.validFrom, input.validUntil, this.now());
     const customer = await em.findOne(Customer, within(visibleCustomers(p), { id: input.customerId }));
     if (!customer) throw notFound('customer');
 
