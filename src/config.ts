@@ -22,13 +22,18 @@ export interface Config {
   mailOutboxDir: string;
   mailFrom: string;
   totpIssuer: string;
-  trustProxy: boolean;
+  /** Reverse proxies in front of the server whose X-Forwarded-For entries are trusted (0: none). */
+  trustProxy: number;
   logLevel: 'silent' | 'error' | 'info' | 'debug';
   shutdownTimeoutMs: number;
   /** Run the expiry reminders in-process once a day (EXPIRY_REMINDERS=on); off by default. */
   expiryReminders: boolean;
   /** Bearer token for GET /metrics; without it /metrics is not served in production. */
   metricsToken: string | null;
+  /** Vendor name on the server-rendered pages (BRAND_NAME, default TOTP_ISSUER). */
+  brandName: string;
+  /** Vendor colour on those pages: lower-case #rrggbb (BRAND_COLOR, default #0b5fff). */
+  brandColor: string;
 }
 
 export class ConfigError extends Error {}
@@ -76,6 +81,26 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
+/** #rgb or #rrggbb, returned as lower-case #rrggbb (it is written into the pages' stylesheet). */
+function parseBrandColor(value: string): string {
+  const match = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(value);
+  if (!match) throw new ConfigError(`BRAND_COLOR must be a hex colour like #0b5fff, got "${value}"`);
+  const hex = match[1]!.toLowerCase();
+  return '#' + (hex.length === 3 ? [...hex].map((c) => c + c).join('') : hex);
+}
+
+/**
+ * TRUST_PROXY: false/0 (default), true (= one proxy) or the number of proxies. Only that many entries
+ * from the right of X-Forwarded-For are trusted: the left-most entry is whatever the client sent.
+ */
+function parseTrustProxy(value: string | undefined): number {
+  const text = value?.trim().toLowerCase() || 'false';
+  if (text === 'false') return 0;
+  if (text === 'true') return 1;
+  if (/^[0-9]{1,2}$/.test(text)) return Number(text);
+  throw new ConfigError(`TRUST_PROXY must be false, true or a number of proxies, got "${value}"`);
+}
+
 /** Outside production a development key is generated once and kept in the data folder. */
 function developmentSecretKey(dataDir: string): string {
   const file = join(dataDir, 'secret.key');
@@ -121,6 +146,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SHUTDOWN_TIMEOUT_MS must be a non-negative integer');
   }
 
+  const totpIssuer = env.TOTP_ISSUER?.trim() || 'License Portal';
+  const brandName = env.BRAND_NAME?.trim() || totpIssuer;
+  if (brandName.length > 100 || /[\u0000-\u001f\u007f\u2028\u2029]/.test(brandName)) {
+    throw new ConfigError('BRAND_NAME must be one line of at most 100 characters');
+  }
+  const brandColor = parseBrandColor(env.BRAND_COLOR?.trim() || '#0b5fff');
+
   const reminders = (env.EXPIRY_REMINDERS ?? 'off').trim().toLowerCase();
   if (!['on', 'off', ''].includes(reminders)) throw new ConfigError('EXPIRY_REMINDERS must be on or off');
 
@@ -139,11 +171,13 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl,
     mailOutboxDir: resolve(env.MAIL_OUTBOX_DIR || join(dataDir, 'outbox')),
     mailFrom,
-    totpIssuer: env.TOTP_ISSUER?.trim() || 'License Portal',
-    trustProxy: env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1',
+    totpIssuer,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     logLevel,
     shutdownTimeoutMs,
     expiryReminders: reminders === 'on',
     metricsToken,
+    brandName,
+    brandColor,
   };
 }

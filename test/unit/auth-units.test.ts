@@ -329,7 +329,15 @@ describe('configuration (loadConfig)', () => {
     expect(config.publicUrl).to.equal('http://localhost:4000');
     expect(config.resellerPortalUrl.startsWith('http://localhost:4000/')).to.equal(true);
     expect(config.production).to.equal(false);
-    expect(config.trustProxy).to.equal(false);
+    expect(config.trustProxy).to.equal(0);
+  });
+
+  it('trusts only as many X-Forwarded-For entries as TRUST_PROXY names proxies', () => {
+    const trust = (TRUST_PROXY: string) => loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, TRUST_PROXY }).trustProxy;
+    expect(trust('false')).to.equal(0);
+    expect(trust('true')).to.equal(1);
+    expect(trust('2')).to.equal(2);
+    expect(() => trust('everything')).to.throw(ConfigError, /TRUST_PROXY/);
   });
 
   it('drops a trailing slash from PUBLIC_URL so links have exactly one', () => {
