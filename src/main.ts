@@ -1,4 +1,5 @@
 // Start-up: config -> ORM (migrations) -> schema -> HTTP. SIGTERM/SIGINT shut down gracefully.
+import './threadpool';
 import 'reflect-metadata';
 import { ConfigError, loadConfig, loadDotEnv } from './config';
 import { startApp } from './app';
