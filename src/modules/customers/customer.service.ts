@@ -115,6 +115,9 @@ export class CustomerService {
     if (input.name !== undefined && input.name !== null) changes.name = requiredName(input.name);
     const email = optionalEmail(input.contactEmail);
     if (email !== undefined) changes.contactEmail = email;
+    const changed = (Object.keys(changes) as (keyof typeof changes)[]).filter((key) => changes[key] !== customer[key]);
+    // Nothing to change: no write and no audit event.
+    if (changed.length === 0) return customer;
     await em.transactional(async (tx) => {
       Object.assign(customer, changes);
       recordAudit(tx, {
