@@ -1,6 +1,6 @@
 // Opens the database described by the config: SQLite (WAL, foreign keys on) or PostgreSQL, same
 // entities and migrations. Migrations are the only way the schema changes.
-import { MikroORM as PgORM, type Options as PgOptions } from '@mikro-orm/postgresql';
+import { MikroORM as PgORM, PostgreSqlPlatform, type Options as PgOptions } from '@mikro-orm/postgresql';
 import { MikroORM as SqliteORM, type Options as SqliteOptions } from '@mikro-orm/sqlite';
 import { Migrator } from '@mikro-orm/migrations';
 import { mkdirSync } from 'node:fs';
@@ -74,7 +74,30 @@ export async function openOrm(database: DatabaseConfig, options: OrmOptions = {}
   return PgORM.init(pgOptions);
 }
 
-/** Applies pending migrations. */
+/**
+ * Applies pending migrations. Several processes may start at once on one database (scale-out, rolling
+ * deploys, concurrent CLI runs): only one of them may migrate, the others must then find nothing pending.
+ */
 export async function migrate(orm: Orm): Promise<void> {
-  await orm.getMigrator().up();
+  if (orm.em.getPlatform() instanceof PostgreSqlPlatform) {
+    // One migrator per schema at a time: an advisory lock held by a transaction on a connection of its
+    // own (the migrator uses other pool connections) until the migrations are committed.
+    const knex = (orm as PgORM).em.getConnection().getKnex();
+    await knex.transaction(async (trx) => {
+      await trx.raw(`select pg_advisory_xact_lock(hashtext('license-portal:migrate:' || current_schema()))`);
+      await orm.getMigrator().up();
+    });
+    return;
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await orm.getMigrator().up();
+      return;
+    } catch (error) {
+      // SQLite: a second process migrating the same file at the same moment fails (SQLITE_BUSY, or a table
+      // the first one just created). Its transaction was rolled back whole; look again for pending ones.
+      if (attempt >= 5 || !/SQLITE_BUSY|already exists/i.test(error instanceof Error ? error.message : String(error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 100));
+    }
+  }
 }
