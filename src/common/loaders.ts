@@ -1,5 +1,5 @@
 // Request-scoped batch loading: the objects behind many references of one page load in one query.
-import type { EntityName, FilterQuery, Ref } from '@mikro-orm/core';
+import { Reference, type EntityName, type FilterQuery, type Ref } from '@mikro-orm/core';
 import DataLoader from 'dataloader';
 import type { Context } from '../context';
 
@@ -38,4 +38,14 @@ export async function loadRequired<T extends { id: string }>(ctx: Context, entit
 export function loadRef<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, ref: Ref<T>): Promise<T> {
   if (ref.isInitialized()) return Promise.resolve(ref.getEntity() as T);
   return loadRequired(ctx, entity, ref.id);
+}
+
+/**
+ * The object a to-one field points at, whatever the parent is: an entity (a reference, loaded or not),
+ * a plain row that already carries the joined object, or a row that carries only its id.
+ */
+export function related<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, value: Ref<T> | T | string): Promise<T> {
+  if (typeof value === 'string') return loadRequired(ctx, entity, value);
+  if (Reference.isReference<T>(value)) return loadRef(ctx, entity, value as Ref<T>);
+  return Promise.resolve(value as T);
 }

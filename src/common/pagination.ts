@@ -1,7 +1,7 @@
 // Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md section 6).
 // The cursor is opaque to clients; the page query and the count share one visibility condition.
 import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
+import type { QueryBuilder, SqlEntityManager } from '@mikro-orm/knex';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { badInput } from '../errors';
 
@@ -80,6 +80,42 @@ export async function paginate<T extends { id: string }>(
   return {
     nodes,
     pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(last[orderBy] as Date, last.id) : null },
+    count: () => (total ??= em.count(entity, where)),
+  };
+}
+
+/**
+ * Like paginate, for read-only pages on the hot path: `shape` selects the columns (and joined to-one
+ * relations) and the rows come back as plain objects, without entity hydration or identity-map work.
+ * `where` must already hold the caller's visibility condition, exactly as for paginate.
+ */
+export async function paginateRows<T extends { id: string; createdAt: Date }>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  alias: string,
+  where: FilterQuery<T>,
+  args: PageArgs,
+  shape: (qb: QueryBuilder<T>) => QueryBuilder<T>,
+): Promise<Page<T>> {
+  const size = pageSize(args.first);
+  let pageWhere = where;
+  if (args.after) {
+    const cursor = decodeCursor(args.after);
+    const before = { $or: [{ createdAt: { $lt: cursor.at } }, { createdAt: cursor.at, id: { $lt: cursor.id } }] } as FilterQuery<T>;
+    pageWhere = { $and: [where, before] } as FilterQuery<T>;
+  }
+  const qb = shape((em as SqlEntityManager).createQueryBuilder(entity, alias));
+  const rows = (await qb
+    .where(pageWhere)
+    .orderBy({ createdAt: 'desc', id: 'desc' } as never)
+    .limit(size + 1)
+    .execute('all', true)) as unknown as T[];
+  const nodes = rows.slice(0, size);
+  const last = nodes[nodes.length - 1];
+  let total: Promise<number> | undefined;
+  return {
+    nodes,
+    pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(last.createdAt, last.id) : null },
     count: () => (total ??= em.count(entity, where)),
   };
 }

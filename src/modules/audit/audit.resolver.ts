@@ -2,6 +2,7 @@
 import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { loadById } from '../../common/loaders';
 import { paginate } from '../../common/pagination';
+import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { AuditEventConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
@@ -19,7 +20,7 @@ export class AuditResolver {
 
   /** An actor the caller may not see (e.g. vendor staff, for a reseller) is null. */
   @FieldResolver(() => User, { nullable: true })
-  actor(@Root() event: AuditEvent, @Ctx() ctx: Context): Promise<User | null> {
+  actor(@Root() event: Parent<AuditEvent>, @Ctx() ctx: Context): Promise<User | null> {
     if (!event.actorId) return Promise.resolve(null);
     return loadById(ctx, User, event.actorId, visibleUsers(requireAuthenticated(ctx)), 'User:visible');
   }

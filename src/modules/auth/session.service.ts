@@ -1,7 +1,8 @@
 // Sessions: created per sign-in stage, resolved from bearer tokens, ended on logout, password change
 // and 2FA reset. Idle timeout 30 minutes, absolute 12 hours; limited stages live 10 minutes.
 import type { EntityManager } from '@mikro-orm/core';
-import { SessionStage } from '../../common/enums';
+import type { SqlEntityManager } from '@mikro-orm/knex';
+import { Role, SessionStage } from '../../common/enums';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
@@ -21,6 +22,22 @@ export function invalidToken() {
   const error = unauthenticated('The token is invalid or has expired. Sign in again.');
   error.extensions.http = { status: 401 };
   return error;
+}
+
+interface SessionRow {
+  id: string;
+  stage: SessionStage;
+  expiresAt: Date | number | string;
+  lastSeenAt: Date | number | string;
+  principal_id: string;
+  principal_role: Role;
+  principal_reseller: string | null;
+  principal_customer: string | null;
+}
+
+/** A timestamp column as read without entity mapping (a Date, or epoch ms / ISO text on SQLite). */
+function toMillis(value: Date | number | string): number {
+  return value instanceof Date ? value.getTime() : typeof value === 'number' ? value : new Date(value).getTime();
 }
 
 export class SessionService {
@@ -52,25 +69,32 @@ export class SessionService {
   }
 
   private async fromSession(em: EntityManager, token: string): Promise<Principal> {
-    const session = await em.findOne(Session, { tokenHash: hashToken(token) }, { populate: ['user'] });
+    // Every request runs this: one joined row read as plain data, no entities for the identity map.
+    const session = (await (em as SqlEntityManager)
+      .createQueryBuilder(Session, 's')
+      .select(['s.id', 's.stage', 's.expiresAt', 's.lastSeenAt'])
+      .join('s.user', 'u')
+      .addSelect(['u.id as principal_id', 'u.role as principal_role', 'u.reseller_id as principal_reseller', 'u.customer_id as principal_customer'])
+      .where({ tokenHash: hashToken(token) })
+      .execute('get', true)) as SessionRow | undefined;
     const now = this.now();
     if (!session) throw invalidToken();
-    const idle = now - session.lastSeenAt.getTime() > IDLE_TIMEOUT_MS;
-    if (now >= session.expiresAt.getTime() || idle) {
+    const lastSeen = toMillis(session.lastSeenAt);
+    const idle = now - lastSeen > IDLE_TIMEOUT_MS;
+    if (now >= toMillis(session.expiresAt) || idle) {
       await em.nativeDelete(Session, { id: session.id });
       throw invalidToken();
     }
-    if (now - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+    if (now - lastSeen > TOUCH_INTERVAL_MS) {
       await em.nativeUpdate(Session, { id: session.id }, { lastSeenAt: new Date(now) });
     }
-    const user = session.user.getEntity();
     return {
       kind: 'session',
       credentialId: session.id,
-      userId: user.id,
-      role: user.role,
-      resellerId: user.reseller?.id ?? null,
-      customerId: user.customer?.id ?? null,
+      userId: session.principal_id,
+      role: session.principal_role,
+      resellerId: session.principal_reseller ?? null,
+      customerId: session.principal_customer ?? null,
       stage: session.stage,
     };
   }
@@ -86,8 +110,11 @@ export class SessionService {
       // Token use reaches the audit log at the same pace as lastUsedAt: at most once a minute per token.
       const scope = await auditScopeOfUser(em, user);
       await em.fork().transactional(async (tx) => {
-        await tx.nativeUpdate(ApiToken, { id: apiToken.id }, { lastUsedAt: new Date(now) });
-        recordAudit(tx, { action: 'API_TOKEN_USED', actorId: user.id, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+        // Compare-and-set on the value read: of concurrent requests only one moves lastUsedAt and records the use.
+        const moved = await tx.nativeUpdate(ApiToken, { id: apiToken.id, lastUsedAt: apiToken.lastUsedAt }, { lastUsedAt: new Date(now) });
+        if (moved === 1) {
+          recordAudit(tx, { action: 'API_TOKEN_USED', actorId: user.id, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+        }
       });
     }
     return {

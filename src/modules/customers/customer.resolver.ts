@@ -1,8 +1,9 @@
 // Customer queries and mutations, and the nested fields of Customer.
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import DataLoader from 'dataloader';
-import { loadRef } from '../../common/loaders';
+import { related } from '../../common/loaders';
 import type { Page } from '../../common/pagination';
+import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
@@ -44,12 +45,12 @@ export class CustomerResolver {
 
   /** A visible customer's reseller is visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Reseller)
-  reseller(@Root() customer: Customer, @Ctx() ctx: Context): Promise<Reseller> {
-    return loadRef(ctx, Reseller, customer.reseller);
+  reseller(@Root() customer: Parent<Customer>, @Ctx() ctx: Context): Promise<Reseller> {
+    return related(ctx, Reseller, customer.reseller);
   }
 
   @FieldResolver(() => Boolean, { description: 'True when the customer has at least one ACTIVE license.' })
-  hasValidLicense(@Root() customer: Customer, @Ctx() ctx: Context): Promise<boolean> {
+  hasValidLicense(@Root() customer: Parent<Customer>, @Ctx() ctx: Context): Promise<boolean> {
     let loader = ctx.loaders.get('hasValidLicense') as DataLoader<string, boolean> | undefined;
     if (!loader) {
       loader = new DataLoader<string, boolean>(async (ids) => {
@@ -63,7 +64,7 @@ export class CustomerResolver {
 
   @FieldResolver(() => LicenseConnection)
   async licenses(
-    @Root() customer: Customer,
+    @Root() customer: Parent<Customer>,
     @Arg('first', () => Int, { nullable: true }) first: number | null,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,

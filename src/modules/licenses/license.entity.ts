@@ -8,6 +8,14 @@ import { Node } from '../../common/node';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 
+/** REVOKED wins; then EXPIRED when now >= validUntil; PENDING when now < validFrom; else ACTIVE. */
+export function licenseStatus(license: Pick<License, 'revokedAt' | 'validFrom' | 'validUntil'>, now: Date): LicenseStatus {
+  if (license.revokedAt) return LicenseStatus.REVOKED;
+  if (now.getTime() >= license.validUntil.getTime()) return LicenseStatus.EXPIRED;
+  if (now.getTime() < license.validFrom.getTime()) return LicenseStatus.PENDING;
+  return LicenseStatus.ACTIVE;
+}
+
 @ObjectType({ implements: Node })
 @Entity({ tableName: 'license' })
 @Index({ properties: ['createdAt', 'id'] })
@@ -65,9 +73,6 @@ export class License implements Node {
   updatedAt: Date = new Date();
 
   statusAt(now: Date): LicenseStatus {
-    if (this.revokedAt) return LicenseStatus.REVOKED;
-    if (now.getTime() >= this.validUntil.getTime()) return LicenseStatus.EXPIRED;
-    if (now.getTime() < this.validFrom.getTime()) return LicenseStatus.PENDING;
-    return LicenseStatus.ACTIVE;
+    return licenseStatus(this, now);
   }
 }

@@ -1,14 +1,15 @@
 // License queries and mutations (single and bulk), and the nested fields of License.
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { LicenseStatus } from '../../common/enums';
-import { loadRef } from '../../common/loaders';
+import { related } from '../../common/loaders';
+import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { ErrorCode, badInput, isAppError } from '../../errors';
 import { LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
-import { License } from './license.entity';
+import { License, licenseStatus } from './license.entity';
 import { CreateLicenseInput, LicenseFilter, UpdateLicenseInput } from './license.inputs';
 
 export const MAX_BULK_LICENSES = 100;
@@ -94,18 +95,18 @@ export class LicenseResolver {
   }
 
   @FieldResolver(() => LicenseStatus)
-  status(@Root() license: License): LicenseStatus {
-    return license.statusAt(new Date());
+  status(@Root() license: Parent<License>): LicenseStatus {
+    return licenseStatus(license, new Date());
   }
 
   /** The customer and reseller of a visible license are visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Customer)
-  customer(@Root() license: License, @Ctx() ctx: Context): Promise<Customer> {
-    return loadRef(ctx, Customer, license.customer);
+  customer(@Root() license: Parent<License>, @Ctx() ctx: Context): Promise<Customer> {
+    return related(ctx, Customer, license.customer);
   }
 
   @FieldResolver(() => Reseller)
-  reseller(@Root() license: License, @Ctx() ctx: Context): Promise<Reseller> {
-    return loadRef(ctx, Reseller, license.reseller);
+  reseller(@Root() license: Parent<License>, @Ctx() ctx: Context): Promise<Reseller> {
+    return related(ctx, Reseller, license.reseller);
   }
 }

@@ -2,7 +2,7 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
+import { paginateGroups, paginateRows, type PageArgs } from '../../common/pagination';
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { visibleCustomers, visibleLicenses, within } from '../access/visibility';
@@ -51,7 +51,13 @@ export class LicenseService {
   }
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: LicenseFilterData | null }, extra: FilterQuery<License> = {}) {
-    return paginate(em, License, within(this.filterCondition(p, args.filter), extra), args, 'createdAt', ['customer', 'reseller']);
+    // The reseller portal's hot path: plain rows with customer and reseller joined in (one statement).
+    return paginateRows(em, License, 'l', within(this.filterCondition(p, args.filter), extra), args, (qb) =>
+      qb
+        .select(['l.id', 'l.key', 'l.kind', 'l.seats', 'l.validFrom', 'l.validUntil', 'l.revokedAt', 'l.createdAt'])
+        .leftJoinAndSelect('l.customer', 'c', {}, ['id', 'name', 'contactEmail', 'reseller', 'createdAt'])
+        .leftJoinAndSelect('l.reseller', 'r', {}, ['id', 'name', 'linkedToResellerPortal', 'createdAt']),
+    );
   }
 
   /** The nested Customer.licenses connection of many customers at once (no statement per customer). */

@@ -1,5 +1,6 @@
 // Reseller queries and mutations; Reseller.customers goes through the customers' visibility rule.
 import { Arg, Args, Ctx, Field, FieldResolver, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, PageArgsType, ResellerConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
@@ -29,7 +30,7 @@ export class ResellerResolver {
 
   @FieldResolver(() => CustomerConnection, { description: "Admins and the reseller's own users only; a customer user gets FORBIDDEN." })
   async customers(
-    @Root() reseller: Reseller,
+    @Root() reseller: Parent<Reseller>,
     @Arg('first', () => Int, { nullable: true }) first: number | null,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,

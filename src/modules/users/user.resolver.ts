@@ -2,6 +2,7 @@
 import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../../common/enums';
 import { loadRef } from '../../common/loaders';
+import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { PageArgsType, UserConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
@@ -66,12 +67,12 @@ export class UserResolver {
 
   /** A visible user's reseller and customer are visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Reseller, { nullable: true, description: 'Set for RESELLER users.' })
-  async reseller(@Root() user: User, @Ctx() ctx: Context): Promise<Reseller | null> {
+  async reseller(@Root() user: Parent<User>, @Ctx() ctx: Context): Promise<Reseller | null> {
     return user.reseller ? loadRef(ctx, Reseller, user.reseller) : null;
   }
 
   @FieldResolver(() => Customer, { nullable: true, description: 'Set for CUSTOMER users.' })
-  async customer(@Root() user: User, @Ctx() ctx: Context): Promise<Customer | null> {
+  async customer(@Root() user: Parent<User>, @Ctx() ctx: Context): Promise<Customer | null> {
     return user.customer ? loadRef(ctx, Customer, user.customer) : null;
   }
 }
