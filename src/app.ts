@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -21,6 +21,7 @@ import { Metrics, type PoolStats } from './metrics';
 import { observabilityPlugin } from './graphql/observability';
 import { safeEqual } from './modules/auth/secrets';
 import { createServices, type Services } from './services';
+import { createPagesRouter } from './modules/pages/pages.router';
 
 export const BODY_LIMIT = '1mb';
 
@@ -56,7 +57,7 @@ function scheduleExpiryReminders(services: Services): () => void {
   const run = () =>
     services.background.run('expiry-reminders', async () => {
       const result = await services.reminders.run(services.orm.em.fork());
-      services.log.info('expiry reminders sent', { reminded: result.reminded, mails: result.mails });
+      services.log.info('expiry reminders sent', { reminded: result.reminded, mails: result.mails, failed: result.failed });
     });
   const first = setTimeout(run, 60_000).unref();
   const daily = setInterval(run, DAY_MS).unref();
@@ -92,11 +93,16 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     hideSchemaDetailsFromClientErrors: config.production,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // main.ts owns SIGTERM/SIGINT (drain background work, close the database, exit 0). Apollo's own
+    // handlers (on unless NODE_ENV=test) would re-raise the signal after its stop and kill the process first.
+    stopOnTerminationSignals: false,
     validationRules: [requestLimitsRule],
     formatError: createFormatError({ production: config.production, log }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       observabilityPlugin(log, metrics),
+      // No cache hints are used; without this plugin Apollo does not wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
       ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });
@@ -130,6 +136,9 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
       res.status(503).json({ status: 'unavailable' });
     }
   });
+
+  // The pages behind the links in e-mails (/reset-password, /two-factor-setup): HTML forms, own body parser.
+  app.use(createPagesRouter(services));
 
   app.use(
     '/graphql',

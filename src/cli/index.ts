@@ -68,6 +68,11 @@ const commands: Record<string, Command> = {
     parseArgs({ args, options: {}, strict: true });
     const result = await services.reminders.run(services.orm.em.fork());
     process.stdout.write(`${result.reminded} license reminder(s) in ${result.mails} e-mail(s).\n`);
+    if (result.failed > 0) {
+      // Cron must notice: the failed reminders were released and go out with the next run.
+      process.stderr.write(`error: ${result.failed} reminder(s) could not be e-mailed; they will be retried on the next run\n`);
+      process.exitCode = 1;
+    }
   },
 };
 

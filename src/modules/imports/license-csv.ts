@@ -89,18 +89,35 @@ function errorRow(line: number, error: unknown): RowResult {
   throw error;
 }
 
-/** Parses the whole file; a missing column or unreadable CSV fails the file before anything is written. */
-export function readCsv(text: string): Record<string, string>[] {
-  let records: Record<string, string>[];
+const lineBreaks = (text: string) => text.match(/\r\n|\r|\n/g)?.length ?? 0;
+
+/**
+ * Parses the whole file; a missing column or unreadable CSV fails the file before anything is written.
+ * Each record comes with the line of the file it starts on (the header is line 1), counting skipped
+ * blank lines and line breaks inside quoted fields, so that the report points at the right line.
+ */
+export function readCsvLines(text: string): { line: number; record: Record<string, string> }[] {
+  let rows: { record: Record<string, string>; raw: string }[];
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false, trim: false });
+    rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false, trim: false, raw: true });
   } catch (error) {
     throw new CsvFormatError(`the file is not valid CSV: ${(error as Error).message}`);
   }
   const header = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0]!.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
   const missing = IMPORT_COLUMNS.filter((c) => c !== 'validFrom' && c !== 'idempotencyKey' && !header.includes(c));
   if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
-  return records;
+  // A record's raw text starts with the blank lines skipped before it and ends with its line break.
+  let next = 2;
+  return rows.map(({ record, raw }) => {
+    const blank = /^(?:\r\n|\r|\n)*/.exec(raw)![0];
+    const line = next + lineBreaks(blank);
+    next = line + lineBreaks(raw.slice(blank.length));
+    return { line, record };
+  });
+}
+
+export function readCsv(text: string): Record<string, string>[] {
+  return readCsvLines(text).map((r) => r.record);
 }
 
 async function resolveCustomers(em: EntityManager, refs: string[]): Promise<Map<string, Customer | 'ambiguous'>> {
@@ -126,11 +143,10 @@ export async function importLicenses(
   options: { dryRun?: boolean; now?: Date; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<ImportSummary> {
   const now = options.now ?? new Date();
-  const records = readCsv(text);
+  const records = readCsvLines(text);
   const results: RowResult[] = [];
   const parsed: ParsedRow[] = [];
-  records.forEach((record, index) => {
-    const line = index + 2;
+  records.forEach(({ line, record }) => {
     try {
       parsed.push(parseRow(record, line, now));
     } catch (error) {

@@ -19,6 +19,8 @@ export interface ReminderRunResult {
   reminded: number;
   /** Digest e-mails sent. */
   mails: number;
+  /** Reminders whose e-mail failed: released, so that the next run sends them. */
+  failed: number;
 }
 
 /** The smallest threshold the license is within, or null when it expires later than the largest. */
@@ -74,7 +76,7 @@ export class ExpiryReminderService {
     const due = licenses.map((l) => ({ license: l, days: thresholdFor(l.validUntil, now)! }));
     const claimed = await this.claim(em, due.map((d) => ({ licenseId: d.license.id, days: d.days })), now);
     const mine = due.filter((d) => claimed.has(`${d.license.id}:${d.days}`));
-    if (mine.length === 0) return { reminded: 0, mails: 0 };
+    if (mine.length === 0) return { reminded: 0, mails: 0, failed: 0 };
 
     const byReseller = new Map<string, typeof mine>();
     for (const d of mine) {
@@ -93,6 +95,7 @@ export class ExpiryReminderService {
 
     let mails = 0;
     let reminded = 0;
+    let failed = 0;
     for (const [resellerId, items] of byReseller) {
       const to = recipients.filter((u) => u.reseller?.id === resellerId);
       const rows = items.map((d) => ({
@@ -118,8 +121,9 @@ export class ExpiryReminderService {
       } catch (error) {
         this.log.error('expiry reminder mail failed; claims released for the next run', { resellerId, message: String(error) });
         await this.release(em, items.map((d) => ({ licenseId: d.license.id, days: d.days })));
+        failed += items.length;
       }
     }
-    return { reminded, mails };
+    return { reminded, mails, failed };
   }
 }
