@@ -50,8 +50,16 @@ async function gql<T>(url: string, query: string, variables: Record<string, unkn
   }
 }
 
+/** A TOTP step is accepted once per user: a second sign-in of the same user uses the next step. */
+const lastStep = new Map<string, number>();
+function freshCode(user: SeededUser): string {
+  const step = Math.max(Math.floor(Date.now() / 30_000), (lastStep.get(user.id) ?? -1) + 1);
+  lastStep.set(user.id, step);
+  return totpCode(user.secret, step * 30_000);
+}
+
 async function signIn(url: string, user: SeededUser): Promise<string> {
-  const res = await gql<{ login: { token: string; stage: string } }>(url, LOGIN, { e: user.email, p: user.password, c: totpCode(user.secret) });
+  const res = await gql<{ login: { token: string; stage: string } }>(url, LOGIN, { e: user.email, p: user.password, c: freshCode(user) });
   if (res.body.data?.login.stage !== 'AUTHENTICATED') throw new Error(`sign-in of ${user.email} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
   return res.body.data.login.token;
 }
