@@ -154,8 +154,8 @@ describe('password hashing (scrypt)', function () {
     expect(await verifyPassword('', stored)).to.equal(false);
   });
 
-  it('stores the parameters N=2^17, r=8, p=1 and a random salt in the hash string', async () => {
-    expect(stored).to.match(/^scrypt\$17\$8\$1\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/);
+  it('stores the parameters N=2^15, r=8, p=3 (OWASP) and a random salt in the hash string', async () => {
+    expect(stored).to.match(/^scrypt\$15\$8\$3\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/);
     expect(stored).to.not.contain('correct horse');
     const again = await hashPassword('correct horse battery staple');
     expect(again).to.not.equal(stored);

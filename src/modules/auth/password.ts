@@ -1,5 +1,6 @@
-// Password hashing with scrypt at OWASP parameters (N=2^17, r=8, p=1). The parameters are stored
-// with each hash so they can be raised later without invalidating existing passwords.
+// Password hashing with scrypt at OWASP parameters: N=2^15, r=8, p=3 is the same work as N=2^17, p=1 in
+// a quarter of the memory (32 MiB per hash instead of 128), which matters when logins run at once.
+// The parameters are stored with each hash, so they can change without invalidating passwords.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { badInput } from '../../errors';
 
@@ -30,9 +31,9 @@ const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptO
       ),
   );
 
-const LOG_N = 17;
+const LOG_N = 15;
 const R = 8;
-const P = 1;
+const P = 3;
 const KEY_LENGTH = 32;
 const MAX_MEM = 256 * 1024 * 1024;
 
