@@ -1,6 +1,7 @@
 // Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md section 6).
 // The cursor is opaque to clients; the page query and the count share one visibility condition.
 import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
+import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 import type { QueryBuilder, SqlEntityManager } from '@mikro-orm/knex';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { badInput } from '../errors';
@@ -38,6 +39,17 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
   return { at: new Date(Number(match[1])), id: match[2]! };
 }
 
+/**
+ * Rows after the cursor in the newest-first order, as one row-value comparison: (at, id) < (?, ?)
+ * walks the (at, id) index on both engines, where the equivalent OR of two conditions makes
+ * PostgreSQL scan. Timestamps are bound as the engine stores them (epoch ms on SQLite).
+ */
+function before<T>(em: EntityManager, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }): FilterQuery<T> {
+  const column = orderBy === 'createdAt' ? 'created_at' : 'at';
+  const at = em.getPlatform() instanceof PostgreSqlPlatform ? cursor.at : cursor.at.getTime();
+  return { [raw((alias: string) => `(${alias}.${column}, ${alias}.id) < (?, ?)`, [at, cursor.id])]: [] } as FilterQuery<T>;
+}
+
 export function pageSize(first: number | null | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
@@ -63,10 +75,7 @@ export async function paginate<T extends { id: string }>(
   let pageWhere = where;
   if (args.after) {
     const cursor = decodeCursor(args.after);
-    const before = {
-      $or: [{ [orderBy]: { $lt: cursor.at } }, { [orderBy]: cursor.at, id: { $lt: cursor.id } }],
-    } as FilterQuery<T>;
-    pageWhere = { $and: [where, before] } as FilterQuery<T>;
+    pageWhere = { $and: [where, before(em, orderBy, cursor)] } as FilterQuery<T>;
   }
   const rows = await em.find(entity, pageWhere, {
     orderBy: { [orderBy]: 'desc', id: 'desc' } as never,
@@ -101,8 +110,7 @@ export async function paginateRows<T extends { id: string; createdAt: Date }>(
   let pageWhere = where;
   if (args.after) {
     const cursor = decodeCursor(args.after);
-    const before = { $or: [{ createdAt: { $lt: cursor.at } }, { createdAt: cursor.at, id: { $lt: cursor.id } }] } as FilterQuery<T>;
-    pageWhere = { $and: [where, before] } as FilterQuery<T>;
+    pageWhere = { $and: [where, before(em, 'createdAt', cursor)] } as FilterQuery<T>;
   }
   const qb = shape((em as SqlEntityManager).createQueryBuilder(entity, alias));
   const rows = (await qb
