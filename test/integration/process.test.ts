@@ -2,7 +2,6 @@
 // listens, answers /healthz, finishes in-flight requests on SIGTERM and exits 0, and refuses a bad
 // configuration with one line on stderr and a non-zero exit code.
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,57 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/cli';
+import { logLines, spawnServer as startProcess, waitForLog, type ServerProcess } from '../helpers/process';
 import { testEnv, usingPostgres } from '../helpers/server';
-
-interface ServerProcess {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startProcess(env: Record<string, string>, cwd: string): ServerProcess {
-  // cwd is an empty folder: no .env of the developer's checkout leaks in.
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-function logLines(p: ServerProcess): Record<string, unknown>[] {
-  return p
-    .stderr()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-async function waitForLog(p: ServerProcess, msg: string, timeoutMs = 20000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  let done = false;
-  void p.exited.then(() => (done = true));
-  for (;;) {
-    const found = logLines(p).find((l) => l.msg === msg);
-    if (found) return found;
-    if (done) throw new Error(`the process exited before logging "${msg}": ${p.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms: ${p.stderr()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Resolves with the exit, or rejects when the process is still running after timeoutMs. */
 function exitWithin(p: ServerProcess, timeoutMs: number) {
   return Promise.race([
-    p.exited,
+    p.closed,
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms: ${p.stderr()}`)), timeoutMs)),
   ]);
 }
@@ -130,7 +85,7 @@ describe('the server process (node dist/src/main.js)', function () {
   afterEach(async () => {
     if (running && running.child.exitCode === null && running.child.signalCode === null) {
       running.child.kill('SIGKILL');
-      await running.exited;
+      await running.closed;
     }
     if (usingPostgres()) {
       const { openOrm } = await import('../../src/db/orm');
