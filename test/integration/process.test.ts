@@ -9,8 +9,7 @@ import { request, type ClientRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../helpers/cli';
-import { logLines, spawnServer as startProcess, waitForLog, type ServerProcess } from '../helpers/process';
+import { spawnServer as startProcess, waitForLog, type ServerProcess } from '../helpers/process';
 import { testEnv, usingPostgres } from '../helpers/server';
 
 /** Resolves with the exit, or rejects when the process is still running after timeoutMs. */
