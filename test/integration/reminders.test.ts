@@ -246,6 +246,19 @@ describe('expiry reminders', function () {
     expect(smtp.mails).to.have.length(4);
   });
 
+  it('keeps the reminders of a reseller without users until it has one, then sends them once', async () => {
+    const now = Date.now();
+    const lonely = await shop(0);
+    const l = await expiring(lonely.customer, now, 5 * DAY);
+    expect(await run(new Date(now))).to.deep.equal({ reminded: 0, mails: 0, failed: 0 });
+    expect(await claims()).to.deep.equal([]);
+
+    const user = await makeUser(s, { role: Role.RESELLER, reseller: lonely.reseller });
+    expect(await run(new Date(now))).to.deep.equal({ reminded: 1, mails: 1, failed: 0 });
+    expect([...listed(smtp.mails.find((m) => m.to.includes(user.email))!)]).to.deep.equal([[l.key, 7]]);
+    expect(await run(new Date(now))).to.deep.equal({ reminded: 0, mails: 0, failed: 0 });
+  });
+
   it('when the mail cannot be delivered, nothing is marked as reminded and the next run sends it', async () => {
     const now = Date.now();
     const a = await shop(1);

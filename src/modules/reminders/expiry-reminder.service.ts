@@ -73,7 +73,14 @@ export class ExpiryReminderService {
       { revokedAt: null, validUntil: { $gt: now, $lte: horizon } },
       { orderBy: { validUntil: 'asc', id: 'asc' } },
     );
-    const due = licenses.map((l) => ({ license: l, days: thresholdFor(l.validUntil, now)! }));
+    const candidates = licenses.map((l) => ({ license: l, days: thresholdFor(l.validUntil, now)! }));
+    const recipients = await em.find(User, {
+      role: Role.RESELLER,
+      reseller: { $in: [...new Set(candidates.map((d) => d.license.reseller.id))] },
+    });
+    // A reseller without users has nobody to tell yet: its reminders stay unclaimed until it has one.
+    const reachable = new Set(recipients.map((u) => u.reseller!.id));
+    const due = candidates.filter((d) => reachable.has(d.license.reseller.id));
     const claimed = await this.claim(em, due.map((d) => ({ licenseId: d.license.id, days: d.days })), now);
     const mine = due.filter((d) => claimed.has(`${d.license.id}:${d.days}`));
     if (mine.length === 0) return { reminded: 0, mails: 0, failed: 0 };
@@ -85,10 +92,9 @@ export class ExpiryReminderService {
       byReseller.set(d.license.reseller.id, list);
     }
     const resellerIds = [...byReseller.keys()];
-    const [resellers, customers, recipients] = await Promise.all([
+    const [resellers, customers] = await Promise.all([
       em.find(Reseller, { id: { $in: resellerIds } }),
       em.find(Customer, { id: { $in: [...new Set(mine.map((d) => d.license.customer.id))] } }),
-      em.find(User, { role: Role.RESELLER, reseller: { $in: resellerIds } }),
     ]);
     const resellerName = new Map(resellers.map((r) => [r.id, r.name]));
     const customerName = new Map(customers.map((c) => [c.id, c.name]));
