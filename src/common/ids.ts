@@ -27,7 +27,3 @@ export function typeOfId(id: string): NodeTypeName | null {
   const entry = Object.entries(IdPrefix).find(([, prefix]) => prefix === match[1]);
   return entry ? (entry[0] as NodeTypeName) : null;
 }
-
-export function isIdOf(type: NodeTypeName, id: string): boolean {
-  return typeOfId(id) === type;
-}

@@ -35,7 +35,7 @@ export async function loadRequired<T extends { id: string }>(ctx: Context, entit
 }
 
 /** The entity behind a reference: as loaded with its parent (joined populate), else batch-loaded. */
-export function loadRef<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, ref: Ref<T>): Promise<T> {
+function loadRef<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, ref: Ref<T>): Promise<T> {
   if (ref.isInitialized()) return Promise.resolve(ref.getEntity() as T);
   return loadRequired(ctx, entity, ref.id);
 }

@@ -190,9 +190,7 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   const scoped = { $and: [where, { [groupBy]: { $in: [...groupIds] } }] } as FilterQuery<T>;
   let pageWhere = scoped;
   if (args.after) {
-    const cursor = decodeCursor(args.after);
-    const before = { $or: [{ createdAt: { $lt: cursor.at } }, { createdAt: cursor.at, id: { $lt: cursor.id } }] } as FilterQuery<T>;
-    pageWhere = { $and: [scoped, before] } as FilterQuery<T>;
+    pageWhere = { $and: [scoped, before(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>;
   }
   const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
   const ranked = sql

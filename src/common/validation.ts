@@ -8,8 +8,3 @@ export function requiredName(value: string, field = 'name', max = 200): string {
   if (/[\u0000-\u001f\u007f]/.test(name)) throw badInput(`${field} must not contain control characters.`, field);
   return name;
 }
-
-export function idOfType(value: string, prefix: string, field: string): string {
-  if (!new RegExp(`^${prefix}_[0-9a-f]{24}$`).test(value)) throw badInput(`${field} is not a valid ID.`, field);
-  return value;
-}

@@ -116,10 +116,6 @@ export function readCsvLines(text: string): { line: number; record: Record<strin
   });
 }
 
-export function readCsv(text: string): Record<string, string>[] {
-  return readCsvLines(text).map((r) => r.record);
-}
-
 async function resolveCustomers(em: EntityManager, refs: string[]): Promise<Map<string, Customer | 'ambiguous'>> {
   const result = new Map<string, Customer | 'ambiguous'>();
   const unique = [...new Set(refs)];

@@ -1,7 +1,7 @@
 // User queries and mutations, and the nested fields of User.
 import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../../common/enums';
-import { loadRef } from '../../common/loaders';
+import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { PageArgsType, UserConnection } from '../../graphql/connections';
@@ -68,11 +68,11 @@ export class UserResolver {
   /** A visible user's reseller and customer are visible by construction (FLOWS.md section 5). */
   @FieldResolver(() => Reseller, { nullable: true, description: 'Set for RESELLER users.' })
   async reseller(@Root() user: Parent<User>, @Ctx() ctx: Context): Promise<Reseller | null> {
-    return user.reseller ? loadRef(ctx, Reseller, user.reseller) : null;
+    return user.reseller ? related(ctx, Reseller, user.reseller) : null;
   }
 
   @FieldResolver(() => Customer, { nullable: true, description: 'Set for CUSTOMER users.' })
   async customer(@Root() user: Parent<User>, @Ctx() ctx: Context): Promise<Customer | null> {
-    return user.customer ? loadRef(ctx, Customer, user.customer) : null;
+    return user.customer ? related(ctx, Customer, user.customer) : null;
   }
 }
