@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import { migrate, openOrm, type Orm } from '../../src/db/orm';
 import { ROOT } from './cli';
-import type { GqlResult, TestServer } from './server';
+import { gqlAt, type GqlResult, type TestServer } from './server';
+
+export { dropPgSchema, gqlAt } from './server';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -64,29 +66,6 @@ export interface RunningServer {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function gqlAt<T>(
-  base: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-  token: string | null = null,
-  headers: Record<string, string> = {},
-  operationName?: string,
-): Promise<GqlResult<T>> {
-  const res = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
-    body: JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) }),
-  });
-  const text = await res.text();
-  let body: { data?: unknown; errors?: GqlResult['errors'] } = {};
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = { errors: [{ message: text }] };
-  }
-  return { status: res.status, data: (body.data ?? null) as never, errors: body.errors, headers: res.headers };
-}
-
 /** Spawns the server and waits until it listens (LOG_LEVEL must be info or debug for the URL line). */
 export async function startServerProcess(env: Record<string, string>, cwd: string): Promise<RunningServer> {
   if (!['info', 'debug'].includes(env.LOG_LEVEL ?? '')) throw new Error('startServerProcess needs LOG_LEVEL info or debug');
@@ -139,14 +118,3 @@ export function factoryTarget(orm: Orm, config: Config, server?: RunningServer):
   } as unknown as TestServer;
 }
 
-/** Drops a PostgreSQL test schema (no-op without TEST_DATABASE_URL). */
-export async function dropPgSchema(schema: string): Promise<void> {
-  const url = process.env.TEST_DATABASE_URL;
-  if (!url) return;
-  const orm = await openOrm({ engine: 'postgresql', url });
-  try {
-    await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await orm.close(true);
-  }
-}

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
+import { openOrm } from '../../src/db/orm';
 
 export interface GqlResult<T = Record<string, unknown>> {
   status: number;
@@ -64,21 +65,7 @@ export async function startTestServer(extra: Record<string, string> = {}): Promi
     dir,
     env,
     queries,
-    async gql(query, variables = {}, token = null, headers = {}) {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
-        body: JSON.stringify({ query, variables }),
-      });
-      const text = await res.text();
-      let body: { data?: unknown; errors?: GqlResult['errors'] } = {};
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = { errors: [{ message: text }] };
-      }
-      return { status: res.status, data: (body.data ?? null) as never, errors: body.errors, headers: res.headers };
-    },
+    gql: (query, variables = {}, token = null, headers = {}) => gqlAt(url, query, variables, token, headers),
     outbox() {
       try {
         return readdirSync(join(dir, 'outbox'))
@@ -90,16 +77,47 @@ export async function startTestServer(extra: Record<string, string> = {}): Promi
     },
     async stop() {
       await app.stop();
-      if (usingPostgres()) {
-        const { openOrm } = await import('../../src/db/orm');
-        const orm = await openOrm({ engine: 'postgresql', url: process.env.TEST_DATABASE_URL! });
-        await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-        await orm.close(true);
-      }
+      await dropPgSchema(schema);
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;
+}
+
+/** One GraphQL request over HTTP; an unparsable body comes back as a single error with its text. */
+export async function gqlAt<T>(
+  base: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token: string | null = null,
+  headers: Record<string, string> = {},
+  operationName?: string,
+): Promise<GqlResult<T>> {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    body: JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) }),
+  });
+  const text = await res.text();
+  let body: { data?: unknown; errors?: GqlResult['errors'] } = {};
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = { errors: [{ message: text }] };
+  }
+  return { status: res.status, data: (body.data ?? null) as never, errors: body.errors, headers: res.headers };
+}
+
+/** Drops a PostgreSQL test schema (no-op without TEST_DATABASE_URL). */
+export async function dropPgSchema(schema: string): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) return;
+  const orm = await openOrm({ engine: 'postgresql', url });
+  try {
+    await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await orm.close(true);
+  }
 }
 
 /** The error code of the first error, or undefined. */

@@ -17,7 +17,7 @@ import { License } from '../../src/modules/licenses/license.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
 import { runCli, ROOT } from '../helpers/cli';
 import { linkToken, parseMail, startSmtpCapture, type SmtpCapture } from '../helpers/mail';
-import { codeOf, startTestServer, testEnv, usingPostgres, type GqlResult, type TestServer } from '../helpers/server';
+import { codeOf, dropPgSchema, startTestServer, testEnv, type GqlResult, type TestServer } from '../helpers/server';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
 
@@ -344,12 +344,7 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
       child.kill('SIGTERM');
       await exited;
     }
-    if (usingPostgres()) {
-      const { openOrm } = await import('../../src/db/orm');
-      const orm = await openOrm({ engine: 'postgresql', url: process.env.TEST_DATABASE_URL! });
-      await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await orm.close(true);
-    }
+    await dropPgSchema(schema);
     rmSync(dir, { recursive: true, force: true });
   });
 

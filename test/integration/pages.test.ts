@@ -17,7 +17,7 @@ import { makeReseller, makeUser, passwordOnly, PASSWORD, type TestUser } from '.
 import { ROOT, runCli } from '../helpers/cli';
 import { parseMail } from '../helpers/mail';
 import { decodeQrDataUrl } from '../helpers/qr';
-import { startTestServer, testEnv, usingPostgres, type TestServer } from '../helpers/server';
+import { dropPgSchema, startTestServer, testEnv, type TestServer } from '../helpers/server';
 
 const NEW_PASSWORD = 'a brand new and long password';
 const LOGIN = `mutation($e: String!, $p: String!, $c: String) { login(email: $e, password: $p, totpCode: $c) { token stage twoFactorActivation } }`;
@@ -645,12 +645,7 @@ describe('pages: the account token never reaches the log', function () {
     }
     expect(log).to.contain('"msg":"listening"');
     for (const secretText of [token, token.slice(4), 'lpa_', NEW_PASSWORD, secret]) expect(log).to.not.contain(secretText);
-    if (usingPostgres()) {
-      const { openOrm } = await import('../../src/db/orm');
-      const orm = await openOrm({ engine: 'postgresql', url: process.env.TEST_DATABASE_URL! });
-      await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await orm.close(true);
-    }
+    await dropPgSchema(schema);
     rmSync(dir, { recursive: true, force: true });
   });
 });
