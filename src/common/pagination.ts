@@ -1,9 +1,9 @@
 // Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md section 6).
 // The cursor is opaque to clients; the page query and the count share one visibility condition.
 import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
-import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
-import type { QueryBuilder, SqlEntityManager } from '@mikro-orm/knex';
+import type { SqlEntityManager } from '@mikro-orm/knex';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
+import { sql, timeParam, type Sql } from '../db/sql';
 import { badInput } from '../errors';
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -46,8 +46,7 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
  */
 function before<T>(em: EntityManager, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }): FilterQuery<T> {
   const column = orderBy === 'createdAt' ? 'created_at' : 'at';
-  const at = em.getPlatform() instanceof PostgreSqlPlatform ? cursor.at : cursor.at.getTime();
-  return { [raw((alias: string) => `(${alias}.${column}, ${alias}.id) < (?, ?)`, [at, cursor.id])]: [] } as FilterQuery<T>;
+  return { [raw((alias: string) => `(${alias}.${column}, ${alias}.id) < (?, ?)`, [timeParam(em, cursor.at), cursor.id])]: [] } as FilterQuery<T>;
 }
 
 export function pageSize(first: number | null | undefined): number {
@@ -93,38 +92,20 @@ export async function paginate<T extends { id: string }>(
   };
 }
 
-/**
- * Like paginate, for read-only pages on the hot path: `shape` selects the columns (and joined to-one
- * relations) and the rows come back as plain objects, without entity hydration or identity-map work.
- * `where` must already hold the caller's visibility condition, exactly as for paginate.
- */
-export async function paginateRows<T extends { id: string; createdAt: Date }>(
-  em: EntityManager,
-  entity: EntityName<T>,
-  alias: string,
-  where: FilterQuery<T>,
-  args: PageArgs,
-  shape: (qb: QueryBuilder<T>) => QueryBuilder<T>,
-): Promise<Page<T>> {
-  const size = pageSize(args.first);
-  let pageWhere = where;
-  if (args.after) {
-    const cursor = decodeCursor(args.after);
-    pageWhere = { $and: [where, before(em, 'createdAt', cursor)] } as FilterQuery<T>;
-  }
-  const qb = shape((em as SqlEntityManager).createQueryBuilder(entity, alias));
-  const rows = (await qb
-    .where(pageWhere)
-    .orderBy({ createdAt: 'desc', id: 'desc' } as never)
-    .limit(size + 1)
-    .execute('all', true)) as unknown as T[];
+/** The keyset condition of `before` as SQL, for hand-written page statements (see src/db/sql.ts). */
+export function afterCursorSql(em: EntityManager, alias: string, cursor: { at: Date; id: string }): Sql {
+  return sql(`(${alias}.created_at, ${alias}.id) < (?, ?)`, timeParam(em, cursor.at), cursor.id);
+}
+
+/** A page from rows fetched with limit size + 1, newest first by (createdAt, id). */
+export function pageOf<T extends { id: string; createdAt: Date }>(rows: T[], size: number, count: () => Promise<number>): Page<T> {
   const nodes = rows.slice(0, size);
   const last = nodes[nodes.length - 1];
   let total: Promise<number> | undefined;
   return {
     nodes,
     pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(last.createdAt, last.id) : null },
-    count: () => (total ??= em.count(entity, where)),
+    count: () => (total ??= count()),
   };
 }
 

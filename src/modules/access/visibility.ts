@@ -2,6 +2,7 @@
 // Every list, lookup, nested field and mutation goes through these; nothing is filtered after loading.
 import type { FilterQuery } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
+import { sql, type Sql } from '../../db/sql';
 import type { AuditEvent } from '../audit/audit-event.entity';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import type { Customer } from '../customers/customer.entity';
@@ -46,6 +47,24 @@ export function visibleLicenses(p: AuthenticatedPrincipal): FilterQuery<License>
       return p.customerId ? { customer: p.customerId } : NOTHING;
     default:
       return NOTHING;
+  }
+}
+
+/**
+ * visibleLicenses as SQL over the license alias `l`, for the hand-written license page (the reseller
+ * portal's hot path). It must say exactly what visibleLicenses says; the permission matrix and the
+ * visibility tests run every principal through both.
+ */
+export function visibleLicensesSql(p: AuthenticatedPrincipal): Sql {
+  switch (p.role) {
+    case Role.ADMIN:
+      return sql('1 = 1');
+    case Role.RESELLER:
+      return p.resellerId ? sql('l.reseller_id = ?', p.resellerId) : sql('1 = 0');
+    case Role.CUSTOMER:
+      return p.customerId ? sql('l.customer_id = ?', p.customerId) : sql('1 = 0');
+    default:
+      return sql('1 = 0');
   }
 }
 

@@ -1,8 +1,8 @@
 // Sessions: created per sign-in stage, resolved from bearer tokens, ended on logout, password change
 // and 2FA reset. Idle timeout 30 minutes, absolute 12 hours; limited stages live 10 minutes.
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
 import { Role, SessionStage } from '../../common/enums';
+import { queryRows, readTime, sql } from '../../db/sql';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
@@ -27,18 +27,18 @@ export function invalidToken() {
 interface SessionRow {
   id: string;
   stage: SessionStage;
-  expiresAt: Date | number | string;
-  lastSeenAt: Date | number | string;
-  principal_id: string;
-  principal_role: Role;
-  principal_reseller: string | null;
-  principal_customer: string | null;
+  expires_at: Date | number;
+  last_seen_at: Date | number;
+  user_id: string;
+  role: Role;
+  reseller_id: string | null;
+  customer_id: string | null;
 }
 
-/** A timestamp column as read without entity mapping (a Date, or epoch ms / ISO text on SQLite). */
-function toMillis(value: Date | number | string): number {
-  return value instanceof Date ? value.getTime() : typeof value === 'number' ? value : new Date(value).getTime();
-}
+// Every request runs this: one joined row read as plain data (src/db/sql.ts), no entities.
+const SESSION_SELECT =
+  'select s.id, s.stage, s.expires_at, s.last_seen_at, u.id as user_id, u.role, u.reseller_id, u.customer_id' +
+  ' from session s join app_user u on u.id = s.user_id where s.token_hash = ?';
 
 export class SessionService {
   constructor(private readonly now: () => number = Date.now) {}
@@ -69,19 +69,12 @@ export class SessionService {
   }
 
   private async fromSession(em: EntityManager, token: string): Promise<Principal> {
-    // Every request runs this: one joined row read as plain data, no entities for the identity map.
-    const session = (await (em as SqlEntityManager)
-      .createQueryBuilder(Session, 's')
-      .select(['s.id', 's.stage', 's.expiresAt', 's.lastSeenAt'])
-      .join('s.user', 'u')
-      .addSelect(['u.id as principal_id', 'u.role as principal_role', 'u.reseller_id as principal_reseller', 'u.customer_id as principal_customer'])
-      .where({ tokenHash: hashToken(token) })
-      .execute('get', true)) as SessionRow | undefined;
+    const [session] = await queryRows<SessionRow>(em, sql(SESSION_SELECT, hashToken(token)));
     const now = this.now();
     if (!session) throw invalidToken();
-    const lastSeen = toMillis(session.lastSeenAt);
+    const lastSeen = readTime(session.last_seen_at).getTime();
     const idle = now - lastSeen > IDLE_TIMEOUT_MS;
-    if (now >= toMillis(session.expiresAt) || idle) {
+    if (now >= readTime(session.expires_at).getTime() || idle) {
       await em.nativeDelete(Session, { id: session.id });
       throw invalidToken();
     }
@@ -91,10 +84,10 @@ export class SessionService {
     return {
       kind: 'session',
       credentialId: session.id,
-      userId: session.principal_id,
-      role: session.principal_role,
-      resellerId: session.principal_reseller ?? null,
-      customerId: session.principal_customer ?? null,
+      userId: session.user_id,
+      role: session.role,
+      resellerId: session.reseller_id ?? null,
+      customerId: session.customer_id ?? null,
       stage: session.stage,
     };
   }

@@ -2,16 +2,17 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { paginateGroups, paginateRows, type PageArgs } from '../../common/pagination';
+import { afterCursorSql, decodeCursor, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
+import { and, or, queryRows, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sql } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
-import { visibleCustomers, visibleLicenses, within } from '../access/visibility';
+import { visibleCustomers, visibleLicenses, visibleLicensesSql, within } from '../access/visibility';
 import { recordAudit } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { generateLicenseKey } from './license-key';
-import { statusCondition } from './license-status';
+import { statusCondition, statusSql } from './license-status';
 import { License } from './license.entity';
 
 export interface LicenseFilterData {
@@ -19,6 +20,54 @@ export interface LicenseFilterData {
   kind?: LicenseKind | null;
   customerId?: string | null;
   expiresBefore?: Date | null;
+}
+
+/** One row of the license page statement: the license, its customer (c_) and its reseller (r_). */
+interface LicensePageRow {
+  id: string;
+  key: string;
+  kind: LicenseKind;
+  seats: number;
+  valid_from: Date | number;
+  valid_until: Date | number;
+  revoked_at: Date | number | null;
+  created_at: Date | number;
+  c_id: string;
+  c_name: string;
+  c_contact_email: string | null;
+  c_reseller_id: string;
+  c_created_at: Date | number;
+  r_id: string;
+  r_name: string;
+  r_linked: boolean | number;
+  r_created_at: Date | number;
+}
+
+// The left joins keep license the driving table (its keyset index decides the order); the foreign keys
+// are not null, so they match exactly what inner joins would.
+const PAGE_SELECT =
+  'select l.id, l."key", l.kind, l.seats, l.valid_from, l.valid_until, l.revoked_at, l.created_at,' +
+  ' c.id as c_id, c.name as c_name, c.contact_email as c_contact_email, c.reseller_id as c_reseller_id, c.created_at as c_created_at,' +
+  ' r.id as r_id, r.name as r_name, r.linked_to_reseller_portal as r_linked, r.created_at as r_created_at' +
+  ' from license l left join customer c on c.id = l.customer_id left join reseller r on r.id = l.reseller_id';
+
+/**
+ * A page row as the object the License, Customer and Reseller field resolvers read (a Parent<T>):
+ * the customer's reseller stays an id, which Customer.reseller loads when it is asked for.
+ */
+function licenseFromRow(row: LicensePageRow): License {
+  return {
+    id: row.id,
+    key: row.key,
+    kind: row.kind,
+    seats: row.seats,
+    validFrom: readTime(row.valid_from),
+    validUntil: readTime(row.valid_until),
+    revokedAt: readTimeOrNull(row.revoked_at),
+    createdAt: readTime(row.created_at),
+    customer: { id: row.c_id, name: row.c_name, contactEmail: row.c_contact_email, reseller: row.c_reseller_id, createdAt: readTime(row.c_created_at) },
+    reseller: { id: row.r_id, name: row.r_name, linkedToResellerPortal: readBoolean(row.r_linked), createdAt: readTime(row.r_created_at) },
+  } as unknown as License;
 }
 
 export interface CreateLicenseData {
@@ -50,14 +99,33 @@ export class LicenseService {
     return within(visibleLicenses(p), ...parts);
   }
 
-  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: LicenseFilterData | null }, extra: FilterQuery<License> = {}) {
-    // The reseller portal's hot path: plain rows with customer and reseller joined in (one statement).
-    return paginateRows(em, License, 'l', within(this.filterCondition(p, args.filter), extra), args, (qb) =>
-      qb
-        .select(['l.id', 'l.key', 'l.kind', 'l.seats', 'l.validFrom', 'l.validUntil', 'l.revokedAt', 'l.createdAt'])
-        .leftJoinAndSelect('l.customer', 'c', {}, ['id', 'name', 'contactEmail', 'reseller', 'createdAt'])
-        .leftJoinAndSelect('l.reseller', 'r', {}, ['id', 'name', 'linkedToResellerPortal', 'createdAt']),
-    );
+  /** filterCondition as SQL over the alias `l`, for the hand-written page statement of `list`. */
+  private filterSql(em: EntityManager, p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined): Sql {
+    const now = timeParam(em, this.now());
+    const parts = [visibleLicensesSql(p)];
+    if (filter?.status?.length) parts.push(or([...new Set(filter.status)].map((s) => statusSql(s, now))));
+    if (filter?.kind) parts.push(sql('l.kind = ?', filter.kind));
+    if (filter?.customerId) parts.push(sql('l.customer_id = ?', filter.customerId));
+    if (filter?.expiresBefore) parts.push(sql('l.valid_until < ?', timeParam(em, checkDate(filter.expiresBefore, 'expiresBefore'))));
+    return and(parts);
+  }
+
+  /**
+   * The reseller portal's hot path: one statement for the page with its customer and reseller joined
+   * in, one for the count (only when totalCount is selected). Plain rows, no entities: the same
+   * conditions as filterCondition, written as SQL (see src/db/sql.ts for why).
+   */
+  async list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: LicenseFilterData | null }): Promise<Page<License>> {
+    const size = pageSize(args.first);
+    const where = this.filterSql(em, p, args.filter);
+    const pageWhere = args.after ? and([where, afterCursorSql(em, 'l', decodeCursor(args.after))]) : where;
+    const rows = await queryRows<LicensePageRow>(em, {
+      text: `${PAGE_SELECT} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
+      params: [...pageWhere.params, size + 1],
+    });
+    const count = () =>
+      queryRows<{ n: number | string }>(em, { text: `select count(*) as n from license l where ${where.text}`, params: where.params }).then((r) => Number(r[0]!.n));
+    return pageOf(rows.map(licenseFromRow), size, count);
   }
 
   /** The nested Customer.licenses connection of many customers at once (no statement per customer). */
