@@ -9,7 +9,7 @@ import { badInput } from '../errors';
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
@@ -111,7 +111,7 @@ export function pageOf<T extends { id: string; createdAt: Date }>(rows: T[], siz
 
 /** The Edge and Connection types of one node type, named as in the contract (LicenseEdge, LicenseConnection). */
 export function connectionTypes<T extends { id: string }>(node: ClassType<T>, name: string, orderBy: 'createdAt' | 'at' = 'createdAt') {
-  @ObjectType(`${name}Edge`)
+  @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field(() => String)
     cursor!: string;
@@ -120,7 +120,7 @@ export function connectionTypes<T extends { id: string }>(node: ClassType<T>, na
     node!: T;
   }
 
-  @ObjectType(`${name}Connection`)
+  @ObjectType(`${name}Connection`, { simpleResolvers: true })
   class Connection {
     @Field(() => [Edge])
     edges!: Edge[];

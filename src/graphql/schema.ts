@@ -6,7 +6,12 @@ import { buildSchema } from 'type-graphql';
 import { resolvers } from './resolvers';
 import { permissions } from './permissions';
 
-/** The schema without permissions: what is printed to schema/schema.graphql. */
+/**
+ * The schema without permissions: what is printed to schema/schema.graphql. Every object type is
+ * declared with simpleResolvers: no type-graphql middleware or auth checker is used (authorization is
+ * the shield map on root fields), so plain fields keep graphql-js's default resolver instead of a
+ * wrapper per field and row.
+ */
 export async function buildTypeSchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers,

@@ -5,7 +5,7 @@ import { newId } from '../../common/ids';
 import { Node } from '../../common/node';
 import { User } from '../users/user.entity';
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'api_token' })
 @Index({ properties: ['user', 'createdAt', 'id'] })
 export class ApiToken implements Node {

@@ -4,7 +4,7 @@ import type { Context } from '../../context';
 import { requireAuthenticated } from '../../graphql/principal';
 import { ApiToken } from './api-token.entity';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class CreatedApiToken {
   @Field(() => ApiToken)
   apiToken!: ApiToken;

@@ -5,7 +5,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import { newId } from '../../common/ids';
 import { Node } from '../../common/node';
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'audit_event' })
 @Index({ properties: ['at', 'id'] })
 @Index({ properties: ['resellerId', 'at', 'id'] })

@@ -2,7 +2,7 @@
 import { Field, ObjectType } from 'type-graphql';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class LoginPayload {
   @Field(() => String, { description: 'Bearer token for the Authorization header. Its rights depend on stage.' })
   token!: string;
@@ -17,7 +17,7 @@ export class LoginPayload {
   twoFactorActivation!: TwoFactorActivationMethod | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TwoFactorActivation {
   @Field(() => TwoFactorActivationMethod)
   method!: TwoFactorActivationMethod;
@@ -26,7 +26,7 @@ export class TwoFactorActivation {
   redirectUrl!: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TwoFactorSetup {
   @Field(() => String, { description: 'Single-use token for activateTwoFactor.' })
   setupToken!: string;

@@ -6,7 +6,7 @@ import { Node } from '../../common/node';
 import { License } from '../licenses/license.entity';
 import { Reseller } from '../resellers/reseller.entity';
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'customer' })
 @Index({ properties: ['createdAt', 'id'] })
 @Index({ properties: ['reseller', 'createdAt', 'id'] })

@@ -16,7 +16,7 @@ export function licenseStatus(license: Pick<License, 'revokedAt' | 'validFrom' |
   return LicenseStatus.ACTIVE;
 }
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'license' })
 @Index({ properties: ['createdAt', 'id'] })
 @Index({ properties: ['reseller', 'createdAt', 'id'] })

@@ -14,7 +14,7 @@ import { CreateLicenseInput, LicenseFilter, UpdateLicenseInput } from './license
 
 export const MAX_BULK_LICENSES = 100;
 
-@ObjectType({ description: 'Why one row of a bulk call was refused.' })
+@ObjectType({ simpleResolvers: true, description: 'Why one row of a bulk call was refused.' })
 export class RowError {
   @Field(() => String, { description: 'One of the codes of FLOWS.md section 2.' })
   code!: string;
@@ -26,7 +26,7 @@ export class RowError {
   field!: string | null;
 }
 
-@ObjectType({ description: 'One row of a bulk createLicenses call: the license, or why this row was refused.' })
+@ObjectType({ simpleResolvers: true, description: 'One row of a bulk createLicenses call: the license, or why this row was refused.' })
 export class CreateLicenseResult {
   @Field(() => License, { nullable: true })
   license!: License | null;

@@ -4,7 +4,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import { newId } from '../../common/ids';
 import { Node } from '../../common/node';
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'reseller' })
 @Index({ properties: ['createdAt', 'id'] })
 export class Reseller implements Node {

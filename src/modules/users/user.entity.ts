@@ -8,7 +8,7 @@ import { Node } from '../../common/node';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'app_user' })
 @Index({ properties: ['createdAt', 'id'] })
 @Index({ properties: ['reseller', 'createdAt', 'id'] })
