@@ -179,6 +179,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
         await apollo.stop();
         await services.background.drain();
         services.mailer.close();
+        await services.reader.close();
         await orm.close();
       })()),
   };

@@ -2,6 +2,7 @@
 import type { Config } from './config';
 import { Background } from './common/background';
 import type { Orm } from './db/orm';
+import { createReader, type Reader } from './db/reader';
 import type { Logger } from './logger';
 import { Metrics } from './metrics';
 import { ApiTokenService } from './modules/api-tokens/api-token.service';
@@ -21,6 +22,8 @@ export interface Services {
   config: Config;
   log: Logger;
   orm: Orm;
+  /** The hot read statements' connections (close before the ORM). */
+  reader: Reader;
   metrics: Metrics;
   background: Background;
   mailer: Mailer;
@@ -38,7 +41,8 @@ export interface Services {
 export function createServices(config: Config, log: Logger, orm: Orm, metrics: Metrics = new Metrics()): Services {
   const background = new Background(log);
   const mailer = new Mailer(config, log, background);
-  const sessions = new SessionService();
+  const reader = createReader(config.database);
+  const sessions = new SessionService(reader);
   const accountTokens = new AccountTokenService();
   const limiter = new AttemptLimiter(Date.now, () => metrics.rateLimited.inc());
   const auth = new AuthService(config, new SecretBox(config.secretKey), mailer, background, limiter, sessions, accountTokens, metrics);
@@ -46,6 +50,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     config,
     log,
     orm,
+    reader,
     metrics,
     background,
     mailer,
@@ -54,7 +59,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     auth,
     resellers: new ResellerService(),
     customers: new CustomerService(),
-    licenses: new LicenseService(),
+    licenses: new LicenseService(reader),
     users: new UserService(auth, sessions, mailer, config.totpIssuer),
     apiTokens: new ApiTokenService(mailer, config.totpIssuer),
     reminders: new ExpiryReminderService(mailer, log, config),

@@ -93,9 +93,13 @@ async function run(argv: string[]): Promise<void> {
   try {
     await migrate(orm);
     const services = createServices(config, log, orm);
-    await handler(rest, services);
-    await services.background.drain();
-    services.mailer.close();
+    try {
+      await handler(rest, services);
+      await services.background.drain();
+      services.mailer.close();
+    } finally {
+      await services.reader.close();
+    }
   } finally {
     await orm.close();
   }

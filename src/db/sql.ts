@@ -1,9 +1,8 @@
 // Hand-written SQL for the read paths that every request takes (the session lookup, the license
-// page): the same statement on SQLite and PostgreSQL, run through the ORM's connection (so the
-// query logger sees it) but without the QueryBuilder and entity mapping, which cost more than the
-// database does on these paths. Only parameters carry values; the SQL text is fixed.
+// page): the same statement on SQLite and PostgreSQL, without the QueryBuilder and entity mapping,
+// which cost more than the database does on these paths. Only parameters carry values; the SQL text is fixed. Reader
+// (reader.ts) runs them.
 import type { EntityManager } from '@mikro-orm/core';
-import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 
 /** A SQL fragment and its `?` parameters. */
@@ -50,10 +49,4 @@ export function readTimeOrNull(value: Date | number | string | null): Date | nul
 /** A boolean column as read without mapping (0/1 on SQLite). */
 export function readBoolean(value: boolean | number): boolean {
   return value === true || value === 1;
-}
-
-/** Runs one statement in the request's transaction, if any, and returns its rows as plain objects. */
-export function queryRows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
-  const connection = em.getConnection() as AbstractSqlConnection;
-  return connection.execute(statement.text, statement.params, 'all', em.getTransactionContext()) as Promise<R[]>;
 }

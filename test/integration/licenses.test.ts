@@ -287,7 +287,7 @@ describe('licenses', function () {
         customerId: null,
         stage: SessionStage.AUTHENTICATED,
       };
-      const service = new LicenseService(() => new Date(t));
+      const service = new LicenseService(s.app.services.reader, () => new Date(t));
       for (const status of Object.values(LicenseStatus)) {
         const page = await service.list(s.app.services.orm.em.fork(), principal, { first: 100, filter: { status: [status], customerId: edgeCustomer.id } });
         const want = Object.keys(expected).filter((id) => expected[id] === status).sort();

@@ -2,7 +2,8 @@
 // and 2FA reset. Idle timeout 30 minutes, absolute 12 hours; limited stages live 10 minutes.
 import type { EntityManager } from '@mikro-orm/core';
 import { Role, SessionStage } from '../../common/enums';
-import { queryRows, readTime, sql } from '../../db/sql';
+import type { Reader } from '../../db/reader';
+import { readTime, sql } from '../../db/sql';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
@@ -41,7 +42,10 @@ const SESSION_SELECT =
   ' from session s join app_user u on u.id = s.user_id where s.token_hash = ?';
 
 export class SessionService {
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly reader: Reader,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Creates a session (the caller flushes) and returns its bearer token, shown only now. */
   create(em: EntityManager, userId: string, stage: SessionStage): string {
@@ -69,7 +73,7 @@ export class SessionService {
   }
 
   private async fromSession(em: EntityManager, token: string): Promise<Principal> {
-    const [session] = await queryRows<SessionRow>(em, sql(SESSION_SELECT, hashToken(token)));
+    const [session] = await this.reader.rows<SessionRow>(em, sql(SESSION_SELECT, hashToken(token)));
     const now = this.now();
     if (!session) throw invalidToken();
     const lastSeen = readTime(session.last_seen_at).getTime();

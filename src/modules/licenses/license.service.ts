@@ -3,7 +3,8 @@
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { afterCursorSql, decodeCursor, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
-import { and, or, queryRows, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sql } from '../../db/sql';
+import type { Reader } from '../../db/reader';
+import { and, or, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sql } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { visibleCustomers, visibleLicenses, visibleLicensesSql, within } from '../access/visibility';
@@ -85,7 +86,10 @@ export interface UpdateLicenseData {
 }
 
 export class LicenseService {
-  constructor(private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly reader: Reader,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   filterCondition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined): FilterQuery<License> {
     const now = this.now();
@@ -119,12 +123,12 @@ export class LicenseService {
     const size = pageSize(args.first);
     const where = this.filterSql(em, p, args.filter);
     const pageWhere = args.after ? and([where, afterCursorSql(em, 'l', decodeCursor(args.after))]) : where;
-    const rows = await queryRows<LicensePageRow>(em, {
+    const rows = await this.reader.rows<LicensePageRow>(em, {
       text: `${PAGE_SELECT} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
       params: [...pageWhere.params, size + 1],
     });
     const count = () =>
-      queryRows<{ n: number | string }>(em, { text: `select count(*) as n from license l where ${where.text}`, params: where.params }).then((r) => Number(r[0]!.n));
+      this.reader.rows<{ n: number | string }>(em, { text: `select count(*) as n from license l where ${where.text}`, params: where.params }).then((r) => Number(r[0]!.n));
     return pageOf(rows.map(licenseFromRow), size, count);
   }
 

@@ -1,0 +1,190 @@
+// The read path of the hand-written hot statements (src/db/sql.ts): prepared statements run on the
+// driver directly, without the ORM's query builder, knex's runner or inlined parameters.
+//
+// - SQLite (a file): its own read connections (query_only), as WAL mode allows: reads never wait
+//   behind the single writer connection of the ORM, where sign-ins and other writes queue.
+// - PostgreSQL: a connection from the ORM's pool, with a named prepared statement per SQL text.
+// - Inside a transaction, or on an in-memory SQLite database: the ORM's own connection.
+//
+// Every statement is reported to the ORM's query logger, so statement counts see them all.
+import type { EntityManager } from '@mikro-orm/core';
+import type { AbstractSqlConnection } from '@mikro-orm/knex';
+import { createHash } from 'node:crypto';
+import type { DatabaseConfig } from '../config';
+import type { Sql } from './sql';
+
+export interface Reader {
+  /** The rows of one read-only statement, in the request's transaction when there is one. */
+  rows<R>(em: EntityManager, statement: Sql): Promise<R[]>;
+  close(): Promise<void>;
+}
+
+/** Distinct SQL texts kept prepared per connection (the hot statements are a handful of shapes). */
+const MAX_PREPARED = 200;
+/** SQLite read connections: reads run in parallel with the writer and with each other. */
+export const SQLITE_READ_CONNECTIONS = 2;
+
+interface SqliteStatement {
+  all(params: unknown[], cb: (err: Error | null, rows: unknown[]) => void): void;
+  finalize(cb?: () => void): void;
+}
+
+interface SqliteDatabase {
+  prepare(sql: string, cb: (err: Error | null) => void): SqliteStatement;
+  exec(sql: string, cb: (err: Error | null) => void): void;
+  configure(option: 'busyTimeout', value: number): void;
+  close(cb: (err: Error | null) => void): void;
+}
+
+interface PgClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+interface KnexClient {
+  acquireConnection(): Promise<PgClient>;
+  releaseConnection(connection: PgClient): Promise<unknown>;
+}
+
+function ormRows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
+  const connection = em.getConnection() as AbstractSqlConnection;
+  return connection.execute(statement.text, statement.params, 'all', em.getTransactionContext()) as Promise<R[]>;
+}
+
+function logQuery(em: EntityManager, text: string, started: number, results: number): void {
+  em.config.getLogger().logQuery({ query: text, took: Date.now() - started, results, level: 'info' });
+}
+
+/** Keeps at most MAX_PREPARED entries, dropping (and finalizing) the oldest. */
+class PreparedCache<S> {
+  private readonly entries = new Map<string, S>();
+
+  constructor(private readonly dispose: (statement: S) => void = () => undefined) {}
+
+  get(text: string, prepare: () => S): S {
+    let statement = this.entries.get(text);
+    if (statement === undefined) {
+      statement = prepare();
+      this.entries.set(text, statement);
+      if (this.entries.size > MAX_PREPARED) {
+        const [oldest, dropped] = this.entries.entries().next().value as [string, S];
+        this.entries.delete(oldest);
+        this.dispose(dropped);
+      }
+    }
+    return statement;
+  }
+
+  clear(): S[] {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    return all;
+  }
+}
+
+class SqliteReadConnection {
+  private readonly statements = new PreparedCache<SqliteStatement>((s) => s.finalize());
+
+  private constructor(private readonly db: SqliteDatabase) {}
+
+  static async open(path: string): Promise<SqliteReadConnection> {
+    // Loaded here: only a SQLite deployment needs the driver.
+    const sqlite3 = (await import('sqlite3')).default as unknown as {
+      Database: new (path: string, mode: number, cb: (err: Error | null) => void) => SqliteDatabase;
+      OPEN_READWRITE: number;
+    };
+    const db = await new Promise<SqliteDatabase>((resolve, reject) => {
+      const opened: SqliteDatabase = new sqlite3.Database(path, sqlite3.OPEN_READWRITE, (err) => (err ? reject(err) : resolve(opened)));
+    });
+    db.configure('busyTimeout', 5000);
+    // A read connection can only read, whatever statement reaches it.
+    await new Promise<void>((resolve, reject) => db.exec('pragma query_only = ON', (err) => (err ? reject(err) : resolve())));
+    return new SqliteReadConnection(db);
+  }
+
+  all<R>(statement: Sql): Promise<R[]> {
+    const prepared = this.statements.get(statement.text, () =>
+      // A statement that fails to prepare reports the error again in all() below.
+      this.db.prepare(statement.text, () => undefined),
+    );
+    return new Promise((resolve, reject) => prepared.all(statement.params, (err, rows) => (err ? reject(err) : resolve(rows as R[]))));
+  }
+
+  close(): Promise<void> {
+    for (const statement of this.statements.clear()) statement.finalize();
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+class SqliteReader implements Reader {
+  private connections: Promise<SqliteReadConnection[]> | undefined;
+  private next = 0;
+
+  constructor(private readonly path: string) {}
+
+  async rows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
+    if (em.getTransactionContext()) return ormRows(em, statement);
+    // Opened on first use (the CLI's commands mostly never read this way).
+    this.connections ??= Promise.all(Array.from({ length: SQLITE_READ_CONNECTIONS }, () => SqliteReadConnection.open(this.path)));
+    const connections = await this.connections;
+    const connection = connections[this.next++ % connections.length]!;
+    const started = Date.now();
+    // Timestamps are bound as stored: epoch milliseconds (as the ORM writes them on SQLite).
+    const params = statement.params.map((p) => (p instanceof Date ? p.getTime() : p));
+    const rows = await connection.all<R>({ text: statement.text, params });
+    logQuery(em, statement.text, started, rows.length);
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    const connections = this.connections;
+    this.connections = undefined;
+    if (connections) await Promise.all((await connections).map((c) => c.close()));
+  }
+}
+
+/** `?` placeholders as PostgreSQL's $1, $2, ... (the hot statements hold no `?` inside literals). */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+class PostgresReader implements Reader {
+  private readonly texts = new PreparedCache<{ name: string; text: string }>();
+
+  async rows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
+    if (em.getTransactionContext()) return ormRows(em, statement);
+    const prepared = this.texts.get(statement.text, () => ({
+      name: `lp_${createHash('sha256').update(statement.text).digest('hex').slice(0, 32)}`,
+      text: numbered(statement.text),
+    }));
+    const client = (em.getConnection() as AbstractSqlConnection).getKnex().client as unknown as KnexClient;
+    const started = Date.now();
+    const connection = await client.acquireConnection();
+    try {
+      const result = await connection.query({ name: prepared.name, text: prepared.text, values: statement.params });
+      logQuery(em, statement.text, started, result.rows.length);
+      return result.rows as R[];
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
+
+  async close(): Promise<void> {
+    // The connections belong to the ORM's pool, closed with the ORM.
+  }
+}
+
+class OrmReader implements Reader {
+  rows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
+    return ormRows(em, statement);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function createReader(database: DatabaseConfig): Reader {
+  if (database.engine === 'postgresql') return new PostgresReader();
+  // A second connection to ':memory:' would be a different, empty database.
+  if (database.path === ':memory:') return new OrmReader();
+  return new SqliteReader(database.path);
+}
