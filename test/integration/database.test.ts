@@ -1,11 +1,19 @@
 // The database as the server leaves it after start-up: migrations match the entities on both engines,
-// and SQLite runs in WAL mode with foreign keys enforced.
+// and SQLite runs in WAL mode with foreign keys enforced. The hot read path (src/db/reader.ts): reads
+// never wait behind a write transaction nor see its uncommitted rows, read inside a transaction through
+// it, and cannot write on SQLite's read connections.
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Role } from '../../src/common/enums';
 import { openOrm, type Orm } from '../../src/db/orm';
+import { sql } from '../../src/db/sql';
+import { License } from '../../src/modules/licenses/license.entity';
+import { makeCustomer, makeLicense, makeReseller, makeUser, signIn } from '../factories';
 import { startTestServer, usingPostgres, type TestServer } from '../helpers/server';
+
+const SEATS = '{ licenses(first: 10) { totalCount edges { node { id seats } } } }';
 
 describe('database', () => {
   let s: TestServer;
@@ -68,5 +76,49 @@ describe('database', () => {
       refused = true;
     }
     expect(refused, 'a customer of a missing reseller must be refused').to.equal(true);
+  });
+
+  describe('the hot read path', () => {
+    it('answers the license list while another request holds a write transaction, without its uncommitted change', async () => {
+      const reseller = await makeReseller(s);
+      const license = await makeLicense(s, await makeCustomer(s, reseller), { seats: 5 });
+      const token = await signIn(s, await makeUser(s, { role: Role.RESELLER, reseller }));
+      const seatsSeen = async () => {
+        const res = await s.gql<{ licenses: { totalCount: number; edges: { node: { id: string; seats: number } }[] } }>(SEATS, {}, token);
+        expect(res.status, JSON.stringify(res.errors)).to.equal(200);
+        return res.data!.licenses.edges.map((e) => e.node.seats);
+      };
+      await s.app.services.orm.em.fork().transactional(async (tx) => {
+        // On SQLite this transaction holds the ORM's only connection and the write lock until it ends.
+        await tx.nativeUpdate(License, { id: license.id }, { seats: 99 });
+        expect(await seatsSeen()).to.deep.equal([5]);
+      });
+      expect(await seatsSeen()).to.deep.equal([99]);
+    });
+
+    it('reads inside a transaction through that transaction, seeing its own uncommitted rows', async () => {
+      const license = await makeLicense(s, await makeCustomer(s, await makeReseller(s)), { seats: 5 });
+      const { reader } = s.app.services;
+      const seatsOf = (rows: { seats: number }[]) => rows.map((r) => r.seats);
+      await s.app.services.orm.em.fork().transactional(async (tx) => {
+        await tx.nativeUpdate(License, { id: license.id }, { seats: 42 });
+        expect(seatsOf(await reader.rows(tx, sql('select seats from license where id = ?', license.id)))).to.deep.equal([42]);
+      });
+    });
+
+    it('on SQLite: the read connections refuse to write', async function () {
+      if (usingPostgres()) this.skip();
+      const license = await makeLicense(s, await makeCustomer(s, await makeReseller(s)), { seats: 5 });
+      const em = s.app.services.orm.em.fork();
+      let error: Error | null = null;
+      try {
+        await s.app.services.reader.rows(em, sql('update license set seats = 1 where id = ?', license.id));
+      } catch (caught) {
+        error = caught as Error;
+      }
+      expect(error?.message).to.match(/readonly|read-only/i);
+      const [row] = await s.app.services.reader.rows<{ seats: number }>(em, sql('select seats from license where id = ?', license.id));
+      expect(row!.seats).to.equal(5);
+    });
   });
 });
