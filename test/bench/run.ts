@@ -18,7 +18,7 @@ import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { seed, type SeededUser, type SeedResult } from './seed';
-import { round1, startServerProcess, type RssSummary, type ServerProcess } from './servers';
+import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
 export const MEASURED_QUERY =
   '{ licenses(first: 50) { totalCount edges { node { id key kind seats status validUntil customer { id name } reseller { id name } } } pageInfo { endCursor hasNextPage } } }';
@@ -360,7 +360,8 @@ async function main(): Promise<void> {
     log(`seeding took ${(seeded.ms.total / 1000).toFixed(1)} s (password hash ${seeded.ms.passwordHash} ms, users ${seeded.ms.users} ms)`);
 
     // 2. Servers in child processes.
-    const app = await startServerProcess('app', join(__dirname, 'serve-app.js'), env);
+    const appNodeFlags = startScriptNodeFlags(ROOT);
+    const app = await startServerProcess('app', join(__dirname, 'serve-app.js'), env, appNodeFlags);
     servers.push(app);
     const baseline = await startServerProcess('baseline', join(__dirname, 'serve-baseline.js'), {
       ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
@@ -368,7 +369,7 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
     });
     servers.push(baseline);
-    log(`\napp (pid ${app.pid}) at ${app.url}, baseline (pid ${baseline.pid}) at ${baseline.url}`);
+    log(`\napp (pid ${app.pid}, node flags of npm start: ${appNodeFlags.join(' ') || 'none'}) at ${app.url}, baseline (pid ${baseline.pid}) at ${baseline.url}`);
 
     const reseller = seeded.resellerUsers[0]!;
     const resellerToken = await signIn(app.url, reseller);
@@ -429,7 +430,7 @@ async function main(): Promise<void> {
     const loadErrors = runs.filter((r) => r.server === 'app').reduce((n, r) => n + r.errors + r.non2xx + r.bodyErrors + r.timeouts, 0);
     const loginRatio = round2(withLoginRun.result.p99Ms / without.p99Ms);
     // The measured query's load (A rounds and the run without logins); the login run is reported beside
-    // it: every concurrent scrypt hash (N = 2^17, r = 8) holds 128 MB on its own.
+    // it: every running scrypt hash (N = 2^15, r = 8, p = 3) holds 32 MiB outside the JavaScript heap.
     const rssPeak = Math.max(...runs.filter((r) => r.server === 'app' && r.run !== 'with logins').map((r) => r.rss.peakMb));
     const rssPeakLogins = withLoginRun.result.rss.peakMb;
 
@@ -512,6 +513,7 @@ async function main(): Promise<void> {
           engine,
           scale: options.scale,
           options: { connections: options.connections, durationS: options.duration, warmupS: options.warmup, samples: options.samples, deepPage: options.deepPage, loginClients: options.loginClients },
+          appNodeFlags,
           machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 1024 / 1024) },
           measuredQuery: MEASURED_QUERY,
           seed: { counts: seeded.counts, ms: seeded.ms },

@@ -2,6 +2,7 @@
 // /proc/<pid>/status (VmRSS) while load runs (or ask the child over IPC where there is no /proc), stop it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChildMessage } from './child-protocol';
 
@@ -51,8 +52,22 @@ function ipcRss(child: ChildProcess, send: (message: object) => void): Promise<n
   });
 }
 
-export async function startServerProcess(name: string, entry: string, env: Record<string, string>, startTimeoutMs = 120_000): Promise<ServerProcess> {
-  const child = fork(entry, [], { env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+/** The node flags of `npm start` (package.json), so the benchmarked server runs as it does in production. */
+export function startScriptNodeFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`the start script does not run node: ${pkg.scripts.start}`);
+  return words.slice(1).filter((word) => word.startsWith('--'));
+}
+
+export async function startServerProcess(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+  startTimeoutMs = 120_000,
+): Promise<ServerProcess> {
+  const child = fork(entry, [], { env, execArgv: [...process.execArgv, ...nodeFlags], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // IPC to a child that is already going away (e.g. it got the terminal's Ctrl-C too) is not an error here.
   child.on('error', () => undefined);

@@ -2,13 +2,16 @@
 // a quarter of the memory (32 MiB per hash instead of 128), which matters when logins run at once.
 // The parameters are stored with each hash, so they can change without invalidating passwords.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { badInput } from '../../errors';
 
 /**
- * scrypt runs on libuv's thread pool, which the SQLite driver needs too. At most this many hashes run
- * at once, so a burst of logins queues behind itself instead of starving every database query.
+ * scrypt runs on libuv's thread pool, which the SQLite driver needs too, and each hash keeps a core
+ * busy for tens of milliseconds. At most this many hashes run at once, one core fewer than the machine
+ * has (at least one), so a burst of logins queues behind itself instead of starving the event loop
+ * and every database query of CPU.
  */
-export const MAX_CONCURRENT_HASHES = 2;
+export const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1);
 let running = 0;
 const waiting: (() => void)[] = [];
 
