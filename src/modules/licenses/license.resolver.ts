@@ -1,5 +1,6 @@
 // License queries and mutations (single and bulk), and the nested fields of License.
-import { Arg, Args, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { LicenseStatus } from '../../common/enums';
 import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
@@ -7,6 +8,7 @@ import type { Context } from '../../context';
 import { ErrorCode, badInput, isAppError } from '../../errors';
 import { LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import { selectsField } from '../../graphql/selection';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { License, licenseStatus } from './license.entity';
@@ -47,8 +49,10 @@ export class LicenseResolver {
     @Args(() => PageArgsType) args: PageArgsType,
     @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<LicenseConnection> {
-    return LicenseConnection.from(await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+    const page = await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }, { count: selectsField(info, 'totalCount') });
+    return LicenseConnection.from(page);
   }
 
   @Mutation(() => License)

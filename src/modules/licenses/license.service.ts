@@ -42,15 +42,17 @@ interface LicensePageRow {
   r_name: string;
   r_linked: boolean | number;
   r_created_at: Date | number;
+  /** With the count: the number of rows matching the filter, whatever the cursor. */
+  total_count?: number | string;
 }
 
 // The left joins keep license the driving table (its keyset index decides the order); the foreign keys
 // are not null, so they match exactly what inner joins would.
-const PAGE_SELECT =
+const PAGE_COLUMNS =
   'select l.id, l."key", l.kind, l.seats, l.valid_from, l.valid_until, l.revoked_at, l.created_at,' +
   ' c.id as c_id, c.name as c_name, c.contact_email as c_contact_email, c.reseller_id as c_reseller_id, c.created_at as c_created_at,' +
-  ' r.id as r_id, r.name as r_name, r.linked_to_reseller_portal as r_linked, r.created_at as r_created_at' +
-  ' from license l left join customer c on c.id = l.customer_id left join reseller r on r.id = l.reseller_id';
+  ' r.id as r_id, r.name as r_name, r.linked_to_reseller_portal as r_linked, r.created_at as r_created_at';
+const PAGE_FROM = ' from license l left join customer c on c.id = l.customer_id left join reseller r on r.id = l.reseller_id';
 
 /**
  * A page row as the object the License, Customer and Reseller field resolvers read (a Parent<T>):
@@ -116,19 +118,36 @@ export class LicenseService {
 
   /**
    * The reseller portal's hot path: one statement for the page with its customer and reseller joined
-   * in, one for the count (only when totalCount is selected). Plain rows, no entities: the same
-   * conditions as filterCondition, written as SQL (see src/db/sql.ts for why).
+   * in and, when `options.count` says the total is wanted, the count as a scalar subquery of the same
+   * statement (evaluated once). Plain rows, no entities: the conditions of filterCondition written as
+   * SQL (see src/db/sql.ts for why). The count needs a statement of its own only when it was not asked
+   * for up front, or when a page after a cursor is empty.
    */
-  async list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: LicenseFilterData | null }): Promise<Page<License>> {
+  async list(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    args: PageArgs & { filter?: LicenseFilterData | null },
+    options: { count?: boolean } = {},
+  ): Promise<Page<License>> {
     const size = pageSize(args.first);
     const where = this.filterSql(em, p, args.filter);
     const pageWhere = args.after ? and([where, afterCursorSql(em, 'l', decodeCursor(args.after))]) : where;
+    const countSql = `select count(*) as n from license l where ${where.text}`;
     const rows = await this.reader.rows<LicensePageRow>(em, {
-      text: `${PAGE_SELECT} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
-      params: [...pageWhere.params, size + 1],
+      text:
+        PAGE_COLUMNS +
+        (options.count ? `, (${countSql}) as total_count` : '') +
+        `${PAGE_FROM} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
+      params: [...(options.count ? where.params : []), ...pageWhere.params, size + 1],
     });
-    const count = () =>
-      this.reader.rows<{ n: number | string }>(em, { text: `select count(*) as n from license l where ${where.text}`, params: where.params }).then((r) => Number(r[0]!.n));
+    const first = rows[0];
+    const count = async () => {
+      if (first?.total_count !== undefined) return Number(first.total_count);
+      // No cursor and no rows: nothing matches the filter.
+      if (!args.after && !first) return 0;
+      const [row] = await this.reader.rows<{ n: number | string }>(em, { text: countSql, params: where.params });
+      return Number(row!.n);
+    };
     return pageOf(rows.map(licenseFromRow), size, count);
   }
 
