@@ -19,7 +19,7 @@ export interface Reader {
   close(): Promise<void>;
 }
 
-/** Distinct SQL texts kept prepared per connection (the hot statements are a handful of shapes). */
+/** Distinct SQL texts kept prepared per connection (the unfiltered pages and the session lookup are a handful). */
 const MAX_PREPARED = 200;
 /** SQLite read connections: reads run in parallel with the writer and with each other. */
 export const SQLITE_READ_CONNECTIONS = 2;
@@ -37,7 +37,7 @@ interface SqliteDatabase {
 }
 
 interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 interface KnexClient {
@@ -149,19 +149,33 @@ function numbered(text: string): string {
 }
 
 class PostgresReader implements Reader {
-  private readonly texts = new PreparedCache<{ name: string; text: string }>();
+  /**
+   * The first MAX_PREPARED distinct texts become named statements, which every pooled connection
+   * prepares (and plans) once; rarer shapes beyond them run unnamed, so no connection ever holds more
+   * than MAX_PREPARED prepared statements.
+   */
+  private readonly named = new Map<string, { name?: string; text: string }>();
+
+  private prepared(text: string): { name?: string; text: string } {
+    let prepared = this.named.get(text);
+    if (!prepared) {
+      prepared = { text: numbered(text) };
+      if (this.named.size < MAX_PREPARED) {
+        prepared.name = `lp_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+        this.named.set(text, prepared);
+      }
+    }
+    return prepared;
+  }
 
   async rows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
     if (em.getTransactionContext()) return ormRows(em, statement);
-    const prepared = this.texts.get(statement.text, () => ({
-      name: `lp_${createHash('sha256').update(statement.text).digest('hex').slice(0, 32)}`,
-      text: numbered(statement.text),
-    }));
+    const prepared = this.prepared(statement.text);
     const client = (em.getConnection() as AbstractSqlConnection).getKnex().client as unknown as KnexClient;
     const started = Date.now();
     const connection = await client.acquireConnection();
     try {
-      const result = await connection.query({ name: prepared.name, text: prepared.text, values: statement.params });
+      const result = await connection.query({ ...prepared, values: statement.params });
       logQuery(em, statement.text, started, result.rows.length);
       return result.rows as R[];
     } finally {

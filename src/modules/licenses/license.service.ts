@@ -109,7 +109,8 @@ export class LicenseService {
   private filterSql(em: EntityManager, p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined): Sql {
     const now = timeParam(em, this.now());
     const parts = [visibleLicensesSql(p)];
-    if (filter?.status?.length) parts.push(or([...new Set(filter.status)].map((s) => statusSql(s, now))));
+    // In a fixed order: the same statuses in any order are one statement text (one prepared statement).
+    if (filter?.status?.length) parts.push(or([...new Set(filter.status)].sort().map((s) => statusSql(s, now))));
     if (filter?.kind) parts.push(sql('l.kind = ?', filter.kind));
     if (filter?.customerId) parts.push(sql('l.customer_id = ?', filter.customerId));
     if (filter?.expiresBefore) parts.push(sql('l.valid_until < ?', timeParam(em, checkDate(filter.expiresBefore, 'expiresBefore'))));
