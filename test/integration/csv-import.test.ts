@@ -280,6 +280,9 @@ describe('CSV import and export of licenses (CLI)', function () {
       /* 13 */ [globex.name, 'MDM', 5, day(30), day(30), `bad-${tag}-window`],
       /* 14 */ [acme.name, 'MDM', 6, day(0), day(30), `bad-${tag}-ok3`],
       /* 15 */ ['', 'MDM', 5, day(0), day(30), `bad-${tag}-nocustomer`],
+      /* 16 */ [acme.id, 'MDM', 5, day(0), day(30)],
+      /* 17 */ [acme.id, 'MDM', 5, day(0), day(30), `bad-${tag}-surplus`, 'surplus'],
+      /* 18 */ [acme.name, 'MDM', 7, day(0), day(30), `bad-${tag}-ok4`],
     ];
     const res = await importCsv(csv(rows));
     expect(res.code, res.stderr).to.equal(2);
@@ -299,17 +302,23 @@ describe('CSV import and export of licenses (CLI)', function () {
       ['13', 'error', 'BAD_USER_INPUT', 'validUntil'],
       ['14', 'created', '', ''],
       ['15', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['16', 'error', 'BAD_USER_INPUT', ''],
+      ['17', 'error', 'BAD_USER_INPUT', ''],
+      ['18', 'created', '', ''],
     ]);
     for (const r of out.filter((o) => o.status === 'error')) {
       expect(r.message, r.line).to.not.equal('');
       expect(r.licenseId).to.equal('');
     }
     expect(out.find((r) => r.line === '11')!.message).to.match(/Several customers/);
-    expect(await countLicenses()).to.equal(licenses + 3);
+    // A row with too few or too many fields is one bad row, not a bad file.
+    expect(out.find((r) => r.line === '16')!.message).to.match(/5 field\(s\) where the header has 6/);
+    expect(out.find((r) => r.line === '17')!.message).to.match(/7 field\(s\) where the header has 6/);
+    expect(await countLicenses()).to.equal(licenses + 4);
     const created = await fork().find(License, { idempotencyKey: { $like: `bad-${tag}-%` } });
-    expect(created.map((l) => l.idempotencyKey).sort()).to.deep.equal([`bad-${tag}-ok1`, `bad-${tag}-ok2`, `bad-${tag}-ok3`]);
+    expect(created.map((l) => l.idempotencyKey).sort()).to.deep.equal([`bad-${tag}-ok1`, `bad-${tag}-ok2`, `bad-${tag}-ok3`, `bad-${tag}-ok4`]);
     // The summary on stderr counts the same.
-    expect(res.stderr).to.match(/14 rows: 3 created, 0 already there, 11 failed/);
+    expect(res.stderr).to.match(/17 rows: 4 created, 0 already there, 13 failed/);
   });
 
   for (const [eol, label] of [['\n', 'LF'], ['\r\n', 'CRLF']] as const) {

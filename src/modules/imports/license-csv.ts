@@ -94,12 +94,13 @@ const lineBreaks = (text: string) => text.match(/\r\n|\r|\n/g)?.length ?? 0;
 /**
  * Parses the whole file; a missing column or unreadable CSV fails the file before anything is written.
  * Each record comes with the line of the file it starts on (the header is line 1), counting skipped
- * blank lines and line breaks inside quoted fields, so that the report points at the right line.
+ * blank lines and line breaks inside quoted fields, so that the report points at the right line. A
+ * record with more or fewer fields than the header is one bad row (`problem`), not a bad file.
  */
-export function readCsvLines(text: string): { line: number; record: Record<string, string> }[] {
-  let rows: { record: Record<string, string>; raw: string }[];
+export function readCsvLines(text: string): { line: number; record: Record<string, string>; problem?: string }[] {
+  let rows: { record: Record<string, string>; raw: string; info: { columns?: unknown[]; error?: { code?: string; record?: unknown[] } } }[];
   try {
-    rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false, trim: false, raw: true });
+    rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: true, trim: false, raw: true, info: true });
   } catch (error) {
     throw new CsvFormatError(`the file is not valid CSV: ${(error as Error).message}`);
   }
@@ -108,10 +109,14 @@ export function readCsvLines(text: string): { line: number; record: Record<strin
   if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
   // A record's raw text starts with the blank lines skipped before it and ends with its line break.
   let next = 2;
-  return rows.map(({ record, raw }) => {
+  return rows.map(({ record, raw, info }) => {
     const blank = /^(?:\r\n|\r|\n)*/.exec(raw)![0];
     const line = next + lineBreaks(blank);
     next = line + lineBreaks(raw.slice(blank.length));
+    if (info.error?.code === 'CSV_RECORD_INCONSISTENT_COLUMNS') {
+      const fields = info.error.record?.length ?? 0;
+      return { line, record, problem: `The row has ${fields} field(s) where the header has ${info.columns?.length ?? 0}.` };
+    }
     return { line, record };
   });
 }
@@ -142,8 +147,9 @@ export async function importLicenses(
   const records = readCsvLines(text);
   const results: RowResult[] = [];
   const parsed: ParsedRow[] = [];
-  records.forEach(({ line, record }) => {
+  records.forEach(({ line, record, problem }) => {
     try {
+      if (problem) throw badInput(problem);
       parsed.push(parseRow(record, line, now));
     } catch (error) {
       results.push(errorRow(line, error));
