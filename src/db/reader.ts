@@ -60,6 +60,12 @@ class PreparedCache<S> {
 
   constructor(private readonly dispose: (statement: S) => void = () => undefined) {}
 
+  delete(text: string): S | undefined {
+    const statement = this.entries.get(text);
+    this.entries.delete(text);
+    return statement;
+  }
+
   get(text: string, prepare: () => S): S {
     let statement = this.entries.get(text);
     if (statement === undefined) {
@@ -106,7 +112,14 @@ class SqliteReadConnection {
       // A statement that fails to prepare reports the error again in all() below.
       this.db.prepare(statement.text, () => undefined),
     );
-    return new Promise((resolve, reject) => prepared.all(statement.params, (err, rows) => (err ? reject(err) : resolve(rows as R[]))));
+    return new Promise((resolve, reject) =>
+      prepared.all(statement.params, (err, rows) => {
+        if (!err) return resolve(rows as R[]);
+        // Prepared again next time: a statement that failed (to prepare, or with a changed schema) is not kept.
+        this.statements.delete(statement.text)?.finalize();
+        reject(err);
+      }),
+    );
   }
 
   close(): Promise<void> {
@@ -117,15 +130,24 @@ class SqliteReadConnection {
 
 class SqliteReader implements Reader {
   private connections: Promise<SqliteReadConnection[]> | undefined;
+  private closed = false;
   private next = 0;
 
   constructor(private readonly path: string) {}
 
+  private open(): Promise<SqliteReadConnection[]> {
+    // Opened on first use (the CLI's commands mostly never read this way); a failed open is retried.
+    this.connections ??= Promise.all(Array.from({ length: SQLITE_READ_CONNECTIONS }, () => SqliteReadConnection.open(this.path))).catch((error: unknown) => {
+      this.connections = undefined;
+      throw error;
+    });
+    return this.connections;
+  }
+
   async rows<R>(em: EntityManager, statement: Sql): Promise<R[]> {
-    if (em.getTransactionContext()) return ormRows(em, statement);
-    // Opened on first use (the CLI's commands mostly never read this way).
-    this.connections ??= Promise.all(Array.from({ length: SQLITE_READ_CONNECTIONS }, () => SqliteReadConnection.open(this.path)));
-    const connections = await this.connections;
+    // After close (shutdown), a late read goes to the ORM, which answers as a closed database does.
+    if (em.getTransactionContext() || this.closed) return ormRows(em, statement);
+    const connections = await this.open();
     const connection = connections[this.next++ % connections.length]!;
     const started = Date.now();
     // Timestamps are bound as stored: epoch milliseconds (as the ORM writes them on SQLite).
@@ -136,9 +158,10 @@ class SqliteReader implements Reader {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const connections = this.connections;
     this.connections = undefined;
-    if (connections) await Promise.all((await connections).map((c) => c.close()));
+    if (connections) await Promise.all((await connections.catch(() => [])).map((c) => c.close()));
   }
 }
 
