@@ -109,6 +109,17 @@ export async function makeUser(
  * (the server accepts one step either side). Tests of replay protection build their codes by hand.
  */
 const usedSteps = new Map<string, number>();
+
+/** A well-formed code that matches none of the steps around now (the server accepts one either side). */
+export function wrongCode(secret: string): string {
+  const now = Date.now();
+  const near = new Set([-3, -2, -1, 0, 1, 2, 3].map((d) => totpCode(secret, now + d * 30_000)));
+  for (let n = 0; ; n++) {
+    const code = String((314159 + n * 7919) % 1_000_000).padStart(6, '0');
+    if (!near.has(code)) return code;
+  }
+}
+
 export function freshCode(u: TestUser): string {
   const step = Math.floor(Date.now() / 30000);
   const last = usedSteps.get(u.user.id) ?? -1;

@@ -1,5 +1,6 @@
 // Starts the real HTTP server for a test file: a temporary SQLite file, or a fresh PostgreSQL schema
 // when TEST_DATABASE_URL is set (as .ci/run does). Everything goes over HTTP like a real client.
+import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,13 @@ export async function dropPgSchema(schema: string): Promise<void> {
   } finally {
     await orm.close(true);
   }
+}
+
+/** The data of a response that must have no errors. */
+export function ok<T>(res: GqlResult<T>): T {
+  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+  expect(res.data).to.not.equal(null);
+  return res.data!;
 }
 
 /** The error code of the first error, or undefined. */

@@ -17,7 +17,7 @@ import { License } from '../../src/modules/licenses/license.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
 import { runCli, ROOT } from '../helpers/cli';
 import { linkToken, parseMail, startSmtpCapture, type SmtpCapture } from '../helpers/mail';
-import { codeOf, dropPgSchema, startTestServer, testEnv, type GqlResult, type TestServer } from '../helpers/server';
+import { codeOf, dropPgSchema, ok, startTestServer, testEnv, type GqlResult, type TestServer } from '../helpers/server';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
 
@@ -41,11 +41,6 @@ type Created = { createApiToken: { token: string; apiToken: TokenOut } };
 
 const unique = () => randomBytes(4).toString('hex');
 
-function ok<T>(res: GqlResult<T>): T {
-  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
-  expect(res.data).to.not.equal(null);
-  return res.data!;
-}
 
 function refused(res: GqlResult<unknown>, code: string) {
   expect(codeOf(res), JSON.stringify(res.errors)).to.equal(code);

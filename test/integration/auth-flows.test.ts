@@ -8,9 +8,9 @@ import { AccountToken, AccountTokenPurpose } from '../../src/modules/auth/accoun
 import { hashToken } from '../../src/modules/auth/secrets';
 import { Session } from '../../src/modules/auth/session.entity';
 import { totpCode } from '../../src/modules/auth/totp';
-import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, signIn, type TestUser } from '../factories';
+import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, signIn, wrongCode, type TestUser } from '../factories';
 import { linkToken, resetLink, startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/mail';
-import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
+import { codeOf, ok, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
 const LOGIN = `mutation($e: String!, $p: String!, $c: String) { login(email: $e, password: $p, totpCode: $c) { token stage twoFactorActivation } }`;
 const VERIFY = `mutation($c: String!) { verifyTotp(code: $c) { token stage twoFactorActivation } }`;
@@ -36,11 +36,6 @@ type Setup = { setupToken: string; secret: string; otpauthUrl: string; alreadyEn
 const unique = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function ok<T>(res: GqlResult<T>): T {
-  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
-  expect(res.data).to.not.equal(null);
-  return res.data!;
-}
 
 /** A refused operation: the code, no data. */
 function refused(res: GqlResult<unknown>, code: string, note = '') {
@@ -76,14 +71,6 @@ function steps(secret: string) {
 }
 
 /** A well-formed code that matches no step the server could accept now or in the next minute. */
-function wrongCode(secret: string): string {
-  const now = Date.now();
-  const near = new Set([-2, -1, 0, 1, 2, 3].map((d) => totpCode(secret, now + d * 30_000)));
-  for (let n = 0; ; n++) {
-    const code = String((314159 + n * 7919) % 1_000_000).padStart(6, '0');
-    if (!near.has(code)) return code;
-  }
-}
 
 async function sessionsOf(s: TestServer, userId: string, stage?: string): Promise<number> {
   return s.app.services.orm.em.fork().count(Session, stage ? { user: userId, stage: stage as never } : { user: userId });

@@ -3,17 +3,16 @@
 // the Prometheus metrics at GET /metrics (labels bounded by the schema, never by the client; closed in
 // production unless METRICS_TOKEN is set, and then only for that bearer token).
 import { expect } from 'chai';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Role } from '../../src/common/enums';
 import type { Orm } from '../../src/db/orm';
-import { totpCode } from '../../src/modules/auth/totp';
-import { freshCode, makeCustomer, makeReseller, makeUser, type TestUser } from '../factories';
+import { freshCode, makeCustomer, makeReseller, makeUser, wrongCode, type TestUser } from '../factories';
 import { linkToken, startSmtpCapture, type SmtpCapture } from '../helpers/mail';
 import { dropPgSchema, factoryTarget, logLines, openOrmFor, startServerProcess, type RunningServer } from '../helpers/process';
-import { codeOf, testEnv, type GqlResult } from '../helpers/server';
+import { codeOf, ok, testEnv, type GqlResult } from '../helpers/server';
 
 const LOGIN = 'mutation($e: String!, $p: String!, $c: String) { login(email: $e, password: $p, totpCode: $c) { token stage } }';
 const VERIFY = 'mutation($c: String!) { verifyTotp(code: $c) { token stage } }';
@@ -34,19 +33,7 @@ interface Sent {
   outcome: string;
 }
 
-function ok<T>(res: GqlResult<T>): T {
-  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
-  return res.data!;
-}
 
-function wrongCode(secret: string): string {
-  const now = Date.now();
-  const near = new Set([-3, -2, -1, 0, 1, 2, 3].map((d) => totpCode(secret, now + d * 30_000)));
-  for (;;) {
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    if (!near.has(code)) return code;
-  }
-}
 
 interface Sample {
   name: string;

@@ -13,7 +13,7 @@ import { totpCode } from '../../src/modules/auth/totp';
 import { PAGE_SECURITY_HEADERS } from '../../src/modules/pages/pages.router';
 import { PAGES_DIR, pageTemplateFiles } from '../../src/modules/pages/pages.view';
 import { User } from '../../src/modules/users/user.entity';
-import { makeReseller, makeUser, passwordOnly, PASSWORD, type TestUser } from '../factories';
+import { makeReseller, makeUser, passwordOnly, PASSWORD, wrongCode, type TestUser } from '../factories';
 import { ROOT, runCli } from '../helpers/cli';
 import { parseMail } from '../helpers/mail';
 import { decodeQrDataUrl } from '../helpers/qr';
@@ -113,14 +113,6 @@ function expectSecurityHeaders(page: Page) {
 }
 
 /** A code for the secret that matches none of the steps the server accepts now. */
-function wrongCode(secret: string): string {
-  const now = Date.now();
-  const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, now + d * 30_000)));
-  for (let n = 123456; ; n = (n + 7919) % 1_000_000) {
-    const code = String(n).padStart(6, '0');
-    if (!valid.has(code)) return code;
-  }
-}
 
 describe('pages: password, QR code and code in the browser', function () {
   this.timeout(60000);

@@ -42,6 +42,22 @@ function expectOnlySection2Codes(errors: GqlError[]) {
   expect(odd, `errors with codes outside FLOWS.md section 2: ${JSON.stringify(odd)}`).to.deep.equal([]);
 }
 
+/**
+ * The only way to make the real server fail without editing it: a service method that throws `message`
+ * for the duration of `request`, then is restored.
+ */
+async function whileBroken<T>(service: object, method: string, message: string, request: () => Promise<T>): Promise<T> {
+  const target = service as Record<string, unknown>;
+  target[method] = async () => {
+    throw new Error(message);
+  };
+  try {
+    return await request();
+  } finally {
+    delete target[method];
+  }
+}
+
 async function auditCount(s: TestServer, action: string): Promise<number> {
   return s.app.services.orm.em.fork().count(AuditEvent, { action });
 }
@@ -114,17 +130,9 @@ describe('production mode', function () {
 
   it('hides an internal error in a resolver behind a generic INTERNAL_SERVER_ERROR', async () => {
     const token = adminToken;
-    // The only way to make the real server fail without editing it: a service that breaks at run time.
-    const users = s.app.services.users as unknown as Record<string, unknown>;
-    users.me = async () => {
-      throw new Error('SQLITE_CORRUPT: relation app_user at /srv/secret/path.db password=hunter2');
-    };
-    let res: GqlResult;
-    try {
-      res = await api.gql('{ me { id } }', {}, token);
-    } finally {
-      delete users.me;
-    }
+    const res = await whileBroken(s.app.services.users, 'me', 'SQLITE_CORRUPT: relation app_user at /srv/secret/path.db password=hunter2', () =>
+      api.gql('{ me { id } }', {}, token),
+    );
     expect(res.status).to.be.lessThan(600);
     expect(res.data).to.equal(null);
     expect(res.errors).to.have.length(1);
@@ -138,17 +146,9 @@ describe('production mode', function () {
   });
 
   it('hides an internal error while reading the session behind a generic INTERNAL_SERVER_ERROR (HTTP 500)', async () => {
-    const token = adminToken;
-    const sessions = s.app.services.sessions as unknown as Record<string, unknown>;
-    sessions.authenticate = async () => {
-      throw new Error('connect ECONNREFUSED 10.1.2.3:5432 user=portal password=hunter2');
-    };
-    let res: GqlResult;
-    try {
-      res = await api.gql('{ me { id } }', {}, token);
-    } finally {
-      delete sessions.authenticate;
-    }
+    const res = await whileBroken(s.app.services.sessions, 'authenticate', 'connect ECONNREFUSED 10.1.2.3:5432 user=portal password=hunter2', () =>
+      api.gql('{ me { id } }', {}, adminToken),
+    );
     expect(res.status).to.equal(500);
     expect(res.data).to.equal(null);
     expect(codeOf(res)).to.equal('INTERNAL_SERVER_ERROR');

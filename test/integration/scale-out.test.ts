@@ -4,7 +4,7 @@
 // fixtures through an ORM of its own on that schema and talks to A and B over HTTP only. A smaller
 // SQLite variant runs two processes on one database file (WAL).
 import { expect } from 'chai';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +23,11 @@ import type { Customer } from '../../src/modules/customers/customer.entity';
 import { License } from '../../src/modules/licenses/license.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
 import { migrationsList } from '../../migrations';
-import { freshCode, makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
+import { freshCode, makeCustomer, makeLicense, makeReseller, makeUser, signIn, wrongCode, type TestUser } from '../factories';
 import { runCli } from '../helpers/cli';
 import { linkToken, startSmtpCapture, type SmtpCapture } from '../helpers/mail';
 import { dropPgSchema, factoryTarget, openOrmFor, startServerProcess, type RunningServer } from '../helpers/process';
-import { codeOf, testEnv, usingPostgres, type GqlResult, type TestServer } from '../helpers/server';
+import { codeOf, ok, testEnv, usingPostgres, type TestServer } from '../helpers/server';
 
 const DAY = 86_400_000;
 const KEY = /[2-9A-HJ-NP-Z]{5}(?:-[2-9A-HJ-NP-Z]{5}){4}/g;
@@ -42,20 +42,7 @@ const CREATE = 'mutation($input: CreateLicenseInput!) { createLicense(input: $in
 
 type Login = { login: { token: string; stage: string } };
 
-/** A syntactically valid code that matches none of the steps around now. */
-function wrongCode(secret: string): string {
-  const now = Date.now();
-  const near = new Set([-3, -2, -1, 0, 1, 2, 3].map((d) => totpCode(secret, now + d * 30_000)));
-  for (;;) {
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    if (!near.has(code)) return code;
-  }
-}
 
-function ok<T>(res: GqlResult<T>): T {
-  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
-  return res.data!;
-}
 
 function login(server: RunningServer, u: TestUser, password = u.password, code: string | null = null) {
   return server.gql<Login>(LOGIN, { e: u.email, p: password, c: code });
