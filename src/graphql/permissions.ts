@@ -65,6 +65,11 @@ export const permissionMap = {
   Reseller: { customers: staff },
 };
 
+/** A graphql-shield rule (rule(), and(), allow, ...), as opposed to a map of field names to rules. */
+function isShieldRule(value: unknown): boolean {
+  return typeof (value as { resolve?: unknown } | null)?.resolve === 'function';
+}
+
 /** What a denied field answers: who is asking decides between the three codes of FLOWS.md section 2. */
 export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, ctx: Context, _info: GraphQLResolveInfo) {
   if (ctx.credentialError) return ctx.credentialError;
@@ -79,8 +84,8 @@ export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, 
  * reached only through root fields, and wrapping each of their scalars in an async rule would cost a
  * promise per field per row for no decision.
  */
-export function permissions(schema: GraphQLSchema): IMiddlewareTypeMap {
-  const generated = shield(permissionMap, {
+export function permissions(schema: GraphQLSchema, map: Record<string, unknown> = permissionMap): IMiddlewareTypeMap {
+  const generated = shield(map as typeof permissionMap, {
     fallbackRule: deny,
     fallbackError: deniedError as never,
     allowExternalErrors: true,
@@ -92,9 +97,16 @@ export function permissions(schema: GraphQLSchema): IMiddlewareTypeMap {
       kept[type] = fields;
       continue;
     }
-    const rules = (permissionMap as Record<string, Record<string, unknown>>)[type];
+    const rules = map[type];
     if (!rules) continue;
-    const guarded = Object.fromEntries(Object.entries(fields).filter(([field]) => rules[field] !== undefined && rules[field] !== allow));
+    // A type's rule is one rule for all its fields, or a rule per field with '*' for the rest.
+    const ruleFor = (field: string): unknown => (isShieldRule(rules) ? rules : ((rules as Record<string, unknown>)[field] ?? (rules as Record<string, unknown>)['*']));
+    const guarded = Object.fromEntries(
+      Object.entries(fields).filter(([field]) => {
+        const fieldRule = ruleFor(field);
+        return fieldRule !== undefined && fieldRule !== allow;
+      }),
+    );
     if (Object.keys(guarded).length) kept[type] = guarded;
   }
   return kept as IMiddlewareTypeMap;
