@@ -46,9 +46,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** With poolStats (the server): also the process metrics and the pool gauge; the CLI keeps just the counters. */
   constructor(poolStats?: () => PoolStats | null) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'portal_' });
     if (poolStats) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'portal_' });
       const registry = this.registry;
       new Gauge({
         name: 'portal_db_pool_connections',

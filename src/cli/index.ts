@@ -1,4 +1,5 @@
 // Operator commands: `npm run cli -- <command> [options]`. One-line errors and a non-zero exit on failure.
+import '../threadpool';
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -105,11 +105,11 @@ export class SessionService {
     if (!user.twoFactorEnabled) throw invalidToken();
     if (!apiToken.lastUsedAt || now - apiToken.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
       // Token use reaches the audit log at the same pace as lastUsedAt: at most once a minute per token.
-      const scope = await auditScopeOfUser(em, user);
       await em.fork().transactional(async (tx) => {
         // Compare-and-set on the value read: of concurrent requests only one moves lastUsedAt and records the use.
         const moved = await tx.nativeUpdate(ApiToken, { id: apiToken.id, lastUsedAt: apiToken.lastUsedAt }, { lastUsedAt: new Date(now) });
         if (moved === 1) {
+          const scope = await auditScopeOfUser(tx, user);
           recordAudit(tx, { action: 'API_TOKEN_USED', actorId: user.id, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
         }
       });

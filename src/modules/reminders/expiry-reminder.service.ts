@@ -3,11 +3,12 @@
 // license is reminded once per threshold even when two runs or two servers overlap.
 import type { EntityManager } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
-import type { Logger } from '../../logger';
+import { describeError, type Logger } from '../../logger';
 import { Customer } from '../customers/customer.entity';
 import { License } from '../licenses/license.entity';
 import type { Mailer } from '../mail/mailer';
 import { Reseller } from '../resellers/reseller.entity';
+import { LicenseReminder } from './license-reminder.entity';
 import { User } from '../users/user.entity';
 
 export const THRESHOLDS_DAYS = [1, 7, 30] as const;
@@ -61,9 +62,7 @@ export class ExpiryReminderService {
 
   /** Gives claims back when their mail could not be sent, so that the next run tries again. */
   private async release(em: EntityManager, pairs: { licenseId: string; days: number }[]): Promise<void> {
-    for (const p of pairs) {
-      await em.getConnection().execute('delete from license_reminder where license_id = ? and threshold_days = ?', [p.licenseId, p.days]);
-    }
+    if (pairs.length) await em.nativeDelete(LicenseReminder, { $or: pairs.map((p) => ({ licenseId: p.licenseId, thresholdDays: p.days })) });
   }
 
   async run(em: EntityManager, now = new Date()): Promise<ReminderRunResult> {
@@ -125,7 +124,7 @@ export class ExpiryReminderService {
         }
         reminded += items.length;
       } catch (error) {
-        this.log.error('expiry reminder mail failed; claims released for the next run', { resellerId, message: String(error) });
+        this.log.error('expiry reminder mail failed; claims released for the next run', { resellerId, ...describeError(error) });
         await this.release(em, items.map((d) => ({ licenseId: d.license.id, days: d.days })));
         failed += items.length;
       }
