@@ -40,13 +40,19 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
 }
 
 /**
- * Rows after the cursor in the newest-first order, as one row-value comparison: (at, id) < (?, ?)
- * walks the (at, id) index on both engines, where the equivalent OR of two conditions makes
- * PostgreSQL scan. Timestamps are bound as the engine stores them (epoch ms on SQLite).
+ * Rows past a keyset cursor, as one row-value comparison: (at, id) < (?, ?) for newest first, > for
+ * oldest first. It walks the (at, id) index on both engines, where the equivalent OR of two conditions
+ * makes PostgreSQL scan. Timestamps are bound as the engine stores them (epoch ms on SQLite).
  */
-function before<T>(em: EntityManager, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }): FilterQuery<T> {
+export function keysetSql(em: EntityManager, alias: string, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }, op: '<' | '>' = '<'): Sql {
   const column = orderBy === 'createdAt' ? 'created_at' : 'at';
-  return { [raw((alias: string) => `(${alias}.${column}, ${alias}.id) < (?, ?)`, [timeParam(em, cursor.at), cursor.id])]: [] } as FilterQuery<T>;
+  return sql(`(${alias}.${column}, ${alias}.id) ${op} (?, ?)`, timeParam(em, cursor.at), cursor.id);
+}
+
+/** keysetSql as an ORM condition (for em.find and the QueryBuilder, which choose the alias). */
+export function keysetCondition<T>(em: EntityManager, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }, op: '<' | '>' = '<'): FilterQuery<T> {
+  const { params } = keysetSql(em, '', orderBy, cursor, op);
+  return { [raw((alias: string) => keysetSql(em, alias, orderBy, cursor, op).text, params)]: [] } as FilterQuery<T>;
 }
 
 export function pageSize(first: number | null | undefined): number {
@@ -74,7 +80,7 @@ export async function paginate<T extends { id: string }>(
   let pageWhere = where;
   if (args.after) {
     const cursor = decodeCursor(args.after);
-    pageWhere = { $and: [where, before(em, orderBy, cursor)] } as FilterQuery<T>;
+    pageWhere = { $and: [where, keysetCondition(em, orderBy, cursor)] } as FilterQuery<T>;
   }
   const rows = await em.find(entity, pageWhere, {
     orderBy: { [orderBy]: 'desc', id: 'desc' } as never,
@@ -82,29 +88,17 @@ export async function paginate<T extends { id: string }>(
     populate: populate as never,
     strategy: 'joined',
   });
-  const nodes = rows.slice(0, size);
-  const last = nodes[nodes.length - 1] as (T & Record<string, unknown>) | undefined;
-  let total: Promise<number> | undefined;
-  return {
-    nodes,
-    pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(last[orderBy] as Date, last.id) : null },
-    count: () => (total ??= em.count(entity, where)),
-  };
+  return pageOf(rows, size, () => em.count(entity, where), (row) => (row as T & Record<string, Date>)[orderBy]!);
 }
 
-/** The keyset condition of `before` as SQL, for hand-written page statements (see src/db/sql.ts). */
-export function afterCursorSql(em: EntityManager, alias: string, cursor: { at: Date; id: string }): Sql {
-  return sql(`(${alias}.created_at, ${alias}.id) < (?, ?)`, timeParam(em, cursor.at), cursor.id);
-}
-
-/** A page from rows fetched with limit size + 1, newest first by (createdAt, id). */
-export function pageOf<T extends { id: string; createdAt: Date }>(rows: T[], size: number, count: () => Promise<number>): Page<T> {
+/** A page from rows fetched with limit size + 1, newest first by (at, id); the count runs at most once. */
+export function pageOf<T extends { id: string }>(rows: T[], size: number, count: () => Promise<number>, at: (row: T) => Date = (row) => (row as T & { createdAt: Date }).createdAt): Page<T> {
   const nodes = rows.slice(0, size);
   const last = nodes[nodes.length - 1];
   let total: Promise<number> | undefined;
   return {
     nodes,
-    pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(last.createdAt, last.id) : null },
+    pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(at(last), last.id) : null },
     count: () => (total ??= count()),
   };
 }
@@ -171,7 +165,7 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   const scoped = { $and: [where, { [groupBy]: { $in: [...groupIds] } }] } as FilterQuery<T>;
   let pageWhere = scoped;
   if (args.after) {
-    pageWhere = { $and: [scoped, before(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>;
+    pageWhere = { $and: [scoped, keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>;
   }
   const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
   const ranked = sql
@@ -209,14 +203,7 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   }
   const pages = new Map<string, Page<T>>();
   for (const groupId of groupIds) {
-    const groupRows = byGroup.get(groupId) ?? [];
-    const nodes = groupRows.slice(0, size);
-    const last = nodes[nodes.length - 1];
-    pages.set(groupId, {
-      nodes,
-      pageInfo: { hasNextPage: groupRows.length > size, endCursor: last ? encodeCursor(last.createdAt, last.id) : null },
-      count: () => countAll().then((found) => found.get(groupId) ?? 0),
-    });
+    pages.set(groupId, pageOf(byGroup.get(groupId) ?? [], size, () => countAll().then((found) => found.get(groupId) ?? 0)));
   }
   return pages;
 }

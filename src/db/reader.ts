@@ -150,9 +150,8 @@ class SqliteReader implements Reader {
     const connections = await this.open();
     const connection = connections[this.next++ % connections.length]!;
     const started = Date.now();
-    // Timestamps are bound as stored: epoch milliseconds (as the ORM writes them on SQLite).
-    const params = statement.params.map((p) => (p instanceof Date ? p.getTime() : p));
-    const rows = await connection.all<R>({ text: statement.text, params });
+    // Timestamps arrive as stored (timeParam: epoch milliseconds on SQLite).
+    const rows = await connection.all<R>(statement);
     logQuery(em, statement.text, started, rows.length);
     return rows;
   }

@@ -8,6 +8,7 @@ import { stringify } from 'csv-stringify/sync';
 import { createHash } from 'node:crypto';
 import { LicenseKind } from '../../common/enums';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
+import { keysetCondition } from '../../common/pagination';
 import { recordAudit } from '../audit/audit.service';
 import { Customer } from '../customers/customer.entity';
 import { generateLicenseKey } from '../licenses/license-key';
@@ -257,7 +258,7 @@ export async function* exportLicenses(em: EntityManager, options: { resellerId?:
     const where: Record<string, unknown> = options.resellerId ? { reseller: options.resellerId } : {};
     const page: License[] = await em.fork().find(
       License,
-      after ? { $and: [where, { $or: [{ createdAt: { $gt: after.createdAt } }, { createdAt: after.createdAt, id: { $gt: after.id } }] }] } : where,
+      after ? { $and: [where, keysetCondition<License>(em, 'createdAt', { at: after.createdAt, id: after.id }, '>')] } : where,
       { orderBy: { createdAt: 'asc', id: 'asc' }, limit: BATCH },
     );
     if (page.length === 0) return;

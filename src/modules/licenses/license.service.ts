@@ -2,7 +2,7 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { afterCursorSql, decodeCursor, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
+import { decodeCursor, keysetSql, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
 import { and, or, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sql } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
@@ -132,7 +132,7 @@ export class LicenseService {
   ): Promise<Page<License>> {
     const size = pageSize(args.first);
     const where = this.filterSql(em, p, args.filter);
-    const pageWhere = args.after ? and([where, afterCursorSql(em, 'l', decodeCursor(args.after))]) : where;
+    const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
     const countSql = `select count(*) as n from license l where ${where.text}`;
     const rows = await this.reader.rows<LicensePageRow>(em, {
       text:
@@ -226,8 +226,7 @@ export class LicenseService {
     if (!license) throw notFound('license');
     if (license.revokedAt) throw badInput('A revoked license cannot be changed.', 'id');
     const seats = input.seats !== undefined && input.seats !== null ? checkSeats(input.seats) : license.seats;
-    const validUntil = input.validUntil ? checkDate(input.validUntil, 'validUntil') : license.validUntil;
-    if (validUntil.getTime() <= license.validFrom.getTime()) throw badInput('validUntil must be after validFrom.', 'validUntil');
+    const { validUntil } = checkWindow(license.validFrom, input.validUntil ?? license.validUntil, this.now());
     await em.transactional(async (tx) => {
       license.seats = seats;
       license.validUntil = validUntil;

@@ -6,7 +6,7 @@ import { paginate, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, visibleUsers, within } from '../access/visibility';
-import { recordAudit } from '../audit/audit.service';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import { AuthService, validEmail } from '../auth/auth.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import type { SessionService } from '../auth/session.service';
@@ -117,7 +117,7 @@ export class UserService {
     const user = await this.findVisible(em, p, userId);
     if (!user) throw notFound('user');
     const actor = await em.findOneOrFail(User, p.userId);
-    const customerReseller = user.customer ? (await em.findOneOrFail(Customer, user.customer.id)).reseller.id : null;
+    const scope = await auditScopeOfUser(em, user);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { twoFactorEnabled: false, totpSecretSealed: null, totpLastStep: null });
       await this.sessions.endAllFor(tx, user.id, { revokeApiTokens: true });
@@ -126,8 +126,7 @@ export class UserService {
         actorId: p.userId,
         targetType: 'User',
         targetId: user.id,
-        resellerId: user.reseller?.id ?? customerReseller,
-        customerId: user.customer?.id ?? null,
+        ...scope,
         clientAddress,
       });
     });
