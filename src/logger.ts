@@ -7,7 +7,6 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   debug(msg: string, fields?: Record<string, unknown>): void;
-  child(bindings: Record<string, unknown>): Logger;
 }
 
 const REDACT = [
@@ -32,7 +31,6 @@ function wrap(p: PinoLogger): Logger {
     error: (msg, fields) => p.error(fields ?? {}, msg),
     info: (msg, fields) => p.info(fields ?? {}, msg),
     debug: (msg, fields) => p.debug(fields ?? {}, msg),
-    child: (bindings) => wrap(p.child(bindings)),
   };
 }
 

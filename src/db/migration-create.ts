@@ -52,8 +52,8 @@ async function sqliteDiff(dir: string): Promise<string[]> {
 }
 
 async function diff(engine: 'sqlite' | 'postgresql', pgUrl: string): Promise<string[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'lp-migration-'));
   if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'lp-migration-'));
     try {
       return await sqliteDiff(dir);
     } finally {
@@ -76,7 +76,6 @@ async function diff(engine: 'sqlite' | 'postgresql', pgUrl: string): Promise<str
   } finally {
     await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
     await orm.close(true);
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 // Opens the database described by the config: SQLite (WAL, foreign keys on) or PostgreSQL, same
 // entities and migrations. Migrations are the only way the schema changes.
-import { MikroORM as PgORM, PostgreSqlPlatform, type Options as PgOptions } from '@mikro-orm/postgresql';
+import { MikroORM as PgORM, type Options as PgOptions } from '@mikro-orm/postgresql';
 import { MikroORM as SqliteORM, type Options as SqliteOptions } from '@mikro-orm/sqlite';
 import { Migrator } from '@mikro-orm/migrations';
 import { mkdirSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { DatabaseConfig } from '../config';
 import { migrationsList } from '../../migrations';
 import { entities } from './entities';
+import { isPostgres } from './sql';
 
 export type Orm = SqliteORM | PgORM;
 
@@ -79,7 +80,7 @@ export async function openOrm(database: DatabaseConfig, options: OrmOptions = {}
  * deploys, concurrent CLI runs): only one of them may migrate, the others must then find nothing pending.
  */
 export async function migrate(orm: Orm): Promise<void> {
-  if (orm.em.getPlatform() instanceof PostgreSqlPlatform) {
+  if (isPostgres(orm.em)) {
     // One migrator per schema at a time: an advisory lock held by a transaction on a connection of its
     // own (the migrator uses other pool connections) until the migrations are committed.
     const knex = (orm as PgORM).em.getConnection().getKnex();

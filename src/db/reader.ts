@@ -22,7 +22,7 @@ export interface Reader {
 /** Distinct SQL texts kept prepared per connection (the unfiltered pages and the session lookup are a handful). */
 const MAX_PREPARED = 200;
 /** SQLite read connections: reads run in parallel with the writer and with each other. */
-export const SQLITE_READ_CONNECTIONS = 2;
+const SQLITE_READ_CONNECTIONS = 2;
 
 interface SqliteStatement {
   all(params: unknown[], cb: (err: Error | null, rows: unknown[]) => void): void;

@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics';
 const MAX_LABEL_FIELDS = 3;
 
 /** e.g. "query:licenses" or "mutation:createLicense": bounded by the schema, safe as a metric label. */
-export function operationLabel(operation: OperationDefinitionNode): string {
+function operationLabel(operation: OperationDefinitionNode): string {
   const fields = new Set<string>();
   for (const selection of operation.selectionSet.selections) {
     if (selection.kind === Kind.FIELD) fields.add(selection.name.value);

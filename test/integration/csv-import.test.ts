@@ -232,6 +232,16 @@ describe('CSV import and export of licenses (CLI)', function () {
     expect(created.map((l) => l.customer.id)).to.deep.equal([acme.id, acme.id, globex.id]);
   });
 
+  it('reads a header with spaces around its names and quoted names like a plain one', async () => {
+    const tag = unique();
+    const text = ['customer, kind ,"seats", validFrom,validUntil ,"idempotencyKey"', `${acme.id},MDM,4,${day(0)},${day(30)},spaced-${tag}`].join('\n') + '\n';
+    const res = await importCsv(text);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(report(res).map((r) => r.status)).to.deep.equal(['created']);
+    const [created] = await fork().find(License, { idempotencyKey: `spaced-${tag}` });
+    expect(created!.seats).to.equal(4);
+  });
+
   it('a file without a required column fails as a whole: exit 1, one-line error naming the column, nothing written', async () => {
     const licenses = await countLicenses();
     const res = await importCsv(

@@ -10,7 +10,7 @@ import { Role } from '../../src/common/enums';
 import { ConfigError, loadConfig } from '../../src/config';
 import { AccountToken, AccountTokenPurpose } from '../../src/modules/auth/account-token.entity';
 import { totpCode } from '../../src/modules/auth/totp';
-import { PAGE_SECURITY_HEADERS } from '../../src/modules/pages/pages.router';
+import { PAGE_SECURITY_HEADERS } from '../../src/modules/pages/page-kit';
 import { PAGES_DIR, pageTemplateFiles } from '../../src/modules/pages/pages.view';
 import { User } from '../../src/modules/users/user.entity';
 import { makeReseller, makeUser, passwordOnly, PASSWORD, wrongCode, type TestUser } from '../factories';

@@ -1,7 +1,6 @@
 // The sign-in and 2FA flows of FLOWS.md sections 3 and 4: login, TOTP verification, account
 // activation through e-mail or the reseller portal, password reset and TOTP enrolment.
 import type { EntityManager } from '@mikro-orm/core';
-import QRCode from 'qrcode';
 import type { Config } from '../../config';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { badInput, rateLimited, unauthenticated } from '../../errors';
@@ -17,7 +16,7 @@ import { assertAcceptablePassword, dummyPasswordHash, hashPassword, verifyPasswo
 import type { Principal } from './principal';
 import { SecretBox } from './secrets';
 import { SessionService } from './session.service';
-import { generateTotpSecret, isWellFormedCode, matchTotp, otpauthUrl } from './totp';
+import { generateTotpSecret, isWellFormedCode, matchTotp, otpauthUrl, qrCodeDataUrl } from './totp';
 
 export interface LoginResult {
   token: string;
@@ -284,7 +283,7 @@ export class AuthService {
   private async setupResult(user: User, setupToken: string, secretSealed: string, alreadyEnrolled: boolean): Promise<TwoFactorSetupResult> {
     const secret = this.box.open(secretSealed, user.id);
     const url = otpauthUrl(secret, user.email, this.config.totpIssuer);
-    return { setupToken, secret, otpauthUrl: url, qrCodeDataUrl: await QRCode.toDataURL(url, { errorCorrectionLevel: 'M', margin: 2 }), alreadyEnrolled };
+    return { setupToken, secret, otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), alreadyEnrolled };
   }
 
   async activateTwoFactor(em: EntityManager, setupToken: string, code: string, meta: RequestMeta): Promise<boolean> {

@@ -11,7 +11,7 @@ import { badInput } from '../../errors';
  * has (at least one), so a burst of logins queues behind itself instead of starving the event loop
  * and every database query of CPU.
  */
-export const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1);
+const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1);
 let running = 0;
 const waiting: (() => void)[] = [];
 

@@ -1,7 +1,8 @@
 // The only module that talks to speakeasy (unmaintained): RFC 6238, SHA-1, 6 digits, 30 s steps,
-// a window of one step either side, and no step accepted twice.
+// a window of one step either side, and no step accepted twice; and the QR image of the otpauth URL.
 import { randomBytes } from 'node:crypto';
 import speakeasy from 'speakeasy';
+import QRCode from 'qrcode';
 
 const STEP_SECONDS = 30;
 const CODE_SHAPE = /^[0-9]{6}$/;
@@ -69,4 +70,9 @@ export function otpauthUrl(secret: string, accountName: string, issuer: string):
     .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
     .join('&');
   return `otpauth://totp/${label}?${query}`;
+}
+
+/** The otpauth:// URL as the QR code image (a PNG data: URL) shown by the API and the setup page alike. */
+export function qrCodeDataUrl(otpauthUrl: string): Promise<string> {
+  return QRCode.toDataURL(otpauthUrl, { errorCorrectionLevel: 'M', margin: 2 });
 }

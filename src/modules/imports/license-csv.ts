@@ -17,9 +17,9 @@ import { License } from '../licenses/license.entity';
 import { Reseller } from '../resellers/reseller.entity';
 
 export const IMPORT_COLUMNS = ['customer', 'kind', 'seats', 'validFrom', 'validUntil', 'idempotencyKey'] as const;
-export const EXPORT_COLUMNS = [...IMPORT_COLUMNS, 'key', 'status'] as const;
+const EXPORT_COLUMNS = [...IMPORT_COLUMNS, 'key', 'status'] as const;
 /** Imported licenses belong to this caller for idempotency (keys are unique per caller). */
-export const IMPORT_OWNER = 'cli:import';
+const IMPORT_OWNER = 'cli:import';
 const BATCH = 500;
 
 export type RowStatus = 'created' | 'exists' | 'valid' | 'error';
@@ -98,14 +98,23 @@ const lineBreaks = (text: string) => text.match(/\r\n|\r|\n/g)?.length ?? 0;
  * blank lines and line breaks inside quoted fields, so that the report points at the right line. A
  * record with more or fewer fields than the header is one bad row (`problem`), not a bad file.
  */
-export function readCsvLines(text: string): { line: number; record: Record<string, string>; problem?: string }[] {
+function readCsvLines(text: string): { line: number; record: Record<string, string>; problem?: string }[] {
   let rows: { record: Record<string, string>; raw: string; info: { columns?: unknown[]; error?: { code?: string; record?: unknown[] } } }[];
+  // The header as the parser reads it (quotes and all), names trimmed: the record keys are these names.
+  let header: string[] = [];
   try {
-    rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: true, trim: false, raw: true, info: true });
+    rows = parse(text, {
+      columns: (names: string[]) => (header = names.map((name) => name.trim())),
+      skip_empty_lines: true,
+      bom: true,
+      relax_column_count: true,
+      trim: false,
+      raw: true,
+      info: true,
+    });
   } catch (error) {
     throw new CsvFormatError(`the file is not valid CSV: ${(error as Error).message}`);
   }
-  const header = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0]!.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
   const missing = IMPORT_COLUMNS.filter((c) => c !== 'validFrom' && c !== 'idempotencyKey' && !header.includes(c));
   if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
   // A record's raw text starts with the blank lines skipped before it and ends with its line break.

@@ -2,9 +2,9 @@
 import { LicenseKind } from '../../common/enums';
 import { badInput } from '../../errors';
 
-export const MIN_SEATS = 1;
-export const MAX_SEATS = 100_000;
-export const MAX_IDEMPOTENCY_KEY = 200;
+const MIN_SEATS = 1;
+const MAX_SEATS = 100_000;
+const MAX_IDEMPOTENCY_KEY = 200;
 
 export function checkSeats(seats: number): number {
   if (!Number.isInteger(seats) || seats < MIN_SEATS || seats > MAX_SEATS) {

@@ -23,8 +23,6 @@ import { createPageKit, PAGE_FORM_LIMIT, PAGE_PATHS, PAGE_SECURITY_HEADERS } fro
 import { addResetRoutes } from './reset.routes';
 import { addSetupRoutes } from './setup.routes';
 
-export { PAGE_FORM_LIMIT, PAGE_SECURITY_HEADERS };
-
 export function createPagesRouter(services: Services): Router {
   const { log } = services;
   const kit = createPageKit(services);

@@ -1,14 +1,12 @@
 // The two-factor setup pages: start (reseller-portal activation links), the QR code and key with the
 // code field, done, and "already active". See pages.router.ts for the flow.
 import type { Router } from 'express';
-import QRCode from 'qrcode';
 import type { TwoFactorSetupResult } from '../auth/auth.service';
+import { qrCodeDataUrl } from '../auth/totp';
 import { format } from './i18n';
 import { outcomeOf, text, URLS, type PageKit } from './page-kit';
 import { field } from './pages.view';
 
-/** Same options as AuthService uses for qrCodeDataUrl, so the image is the one the API returns. */
-const QR_OPTIONS = { errorCorrectionLevel: 'M', margin: 2 } as const;
 const QR_SIZE = 232;
 
 function groupsOfFour(secret: string): string {
@@ -59,7 +57,7 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
       error,
       csrf: flow.csrf,
       alreadyEnrolled: flow.alreadyEnrolled === true,
-      qrCodeDataUrl: await QRCode.toDataURL(flow.otpauthUrl ?? '', QR_OPTIONS),
+      qrCodeDataUrl: await qrCodeDataUrl(flow.otpauthUrl ?? ''),
       qrSize: QR_SIZE,
       qrAlt: format(t.qrAlt, { issuer: config.totpIssuer, account }),
       otpauthUrl: flow.otpauthUrl ?? '',

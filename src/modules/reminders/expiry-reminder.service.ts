@@ -11,7 +11,7 @@ import { Reseller } from '../resellers/reseller.entity';
 import { LicenseReminder } from './license-reminder.entity';
 import { User } from '../users/user.entity';
 
-export const THRESHOLDS_DAYS = [1, 7, 30] as const;
+const THRESHOLDS_DAYS = [1, 7, 30] as const;
 const DAY_MS = 86_400_000;
 const CLAIM_BATCH = 200;
 
@@ -25,7 +25,7 @@ export interface ReminderRunResult {
 }
 
 /** The smallest threshold the license is within, or null when it expires later than the largest. */
-export function thresholdFor(validUntil: Date, now: Date): number | null {
+function thresholdFor(validUntil: Date, now: Date): number | null {
   const left = validUntil.getTime() - now.getTime();
   if (left <= 0) return null;
   return THRESHOLDS_DAYS.find((days) => left <= days * DAY_MS) ?? null;
