@@ -64,31 +64,33 @@ export function pageSize(first: number | null | undefined): number {
 }
 
 /**
+ * The condition of a page: built afresh for each statement that uses it, because MikroORM consumes a
+ * raw SQL fragment (a search, a keyset cursor) with the first query it appears in.
+ */
+export type Where<T> = () => FilterQuery<T>;
+
+/**
  * One page of `entity` rows matching `where` (which must already hold the caller's visibility
  * condition), ordered newest first by (orderBy, id). The count runs only when totalCount is selected.
  */
 export async function paginate<T extends { id: string }>(
   em: EntityManager,
   entity: EntityName<T>,
-  where: FilterQuery<T>,
+  where: Where<T>,
   args: PageArgs,
   orderBy: 'createdAt' | 'at' = 'createdAt',
   /** To-one relations to load in the page query itself (joined), so nested fields cost no query. */
   populate: string[] = [],
 ): Promise<Page<T>> {
   const size = pageSize(args.first);
-  let pageWhere = where;
-  if (args.after) {
-    const cursor = decodeCursor(args.after);
-    pageWhere = { $and: [where, keysetCondition(em, orderBy, cursor)] } as FilterQuery<T>;
-  }
+  const pageWhere = args.after ? ({ $and: [where(), keysetCondition(em, orderBy, decodeCursor(args.after))] } as FilterQuery<T>) : where();
   const rows = await em.find(entity, pageWhere, {
     orderBy: { [orderBy]: 'desc', id: 'desc' } as never,
     limit: size + 1,
     populate: populate as never,
     strategy: 'joined',
   });
-  return pageOf(rows, size, () => em.count(entity, where), (row) => (row as T & Record<string, Date>)[orderBy]!);
+  return pageOf(rows, size, () => em.count(entity, where()), (row) => (row as T & Record<string, Date>)[orderBy]!);
 }
 
 /** A page from rows fetched with limit size + 1, newest first by (at, id); the count runs at most once. */
@@ -153,7 +155,7 @@ export function connectionTypes<T extends { id: string }>(node: ClassType<T>, na
 export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   em: EntityManager,
   entity: EntityName<T>,
-  where: FilterQuery<T>,
+  where: Where<T>,
   groupBy: string,
   groupIds: readonly string[],
   args: PageArgs,
@@ -162,11 +164,8 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   const sql = em as SqlEntityManager;
   const meta = em.getMetadata().get<T>(Utils.className(entity));
   const column = (property: string) => (meta.properties as Record<string, { fieldNames: string[] }>)[property]!.fieldNames[0]!;
-  const scoped = { $and: [where, { [groupBy]: { $in: [...groupIds] } }] } as FilterQuery<T>;
-  let pageWhere = scoped;
-  if (args.after) {
-    pageWhere = { $and: [scoped, keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>;
-  }
+  const scoped = () => ({ $and: [where(), { [groupBy]: { $in: [...groupIds] } }] }) as FilterQuery<T>;
+  const pageWhere = args.after ? ({ $and: [scoped(), keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>) : scoped();
   const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
   const ranked = sql
     .createQueryBuilder(entity, 'g')
@@ -189,7 +188,7 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
     (counts ??= sql
       .createQueryBuilder(entity, 'c')
       .select([`c.${groupColumn}`, raw('count(*) as n')])
-      .where(scoped)
+      .where(scoped())
       .groupBy(`c.${groupColumn}`)
       .execute<Record<string, unknown>[]>('all', false)
       .then((found) => new Map(found.map((row) => [String(row[groupColumn]), Number(row.n)]))));

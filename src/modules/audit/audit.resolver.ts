@@ -14,7 +14,7 @@ import { AuditEvent } from './audit-event.entity';
 export class AuditResolver {
   @Query(() => AuditEventConnection)
   async auditEvents(@Args(() => PageArgsType) args: PageArgsType, @Ctx() ctx: Context): Promise<AuditEventConnection> {
-    const page = await paginate(ctx.em, AuditEvent, visibleAuditEvents(requireAuthenticated(ctx)), args, 'at');
+    const page = await paginate(ctx.em, AuditEvent, () => visibleAuditEvents(requireAuthenticated(ctx)), args, 'at');
     return AuditEventConnection.from(page);
   }
 

@@ -61,12 +61,9 @@ export class CustomerService {
   }
 
   async list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }, extra: FilterQuery<Customer> = {}) {
+    // One instant for the page and its count (hasValidLicense is a condition on now).
     const now = new Date();
-    const page = await paginate(em, Customer, within(this.filterCondition(p, args.filter, now), extra), args, 'createdAt', ['reseller']);
-    // The search is a raw SQL fragment, and MikroORM consumes a raw fragment with the first query that
-    // uses it: the count gets a condition of its own (same filter, same instant).
-    let total: Promise<number> | undefined;
-    return { ...page, count: () => (total ??= em.count(Customer, within(this.filterCondition(p, args.filter, now), extra))) };
+    return paginate(em, Customer, () => within(this.filterCondition(p, args.filter, now), extra), args, 'createdAt', ['reseller']);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Customer | null> {

@@ -93,8 +93,7 @@ export class LicenseService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  filterCondition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined): FilterQuery<License> {
-    const now = this.now();
+  filterCondition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined, now = this.now()): FilterQuery<License> {
     const parts: FilterQuery<License>[] = [];
     if (filter?.status?.length) {
       parts.push({ $or: [...new Set(filter.status)].map((s) => statusCondition(s, now)) });
@@ -154,7 +153,8 @@ export class LicenseService {
 
   /** The nested Customer.licenses connection of many customers at once (no statement per customer). */
   listForCustomers(em: EntityManager, p: AuthenticatedPrincipal, customerIds: readonly string[], args: PageArgs & { filter?: LicenseFilterData | null }) {
-    return paginateGroups(em, License, this.filterCondition(p, args.filter), 'customer', customerIds, args);
+    const now = this.now();
+    return paginateGroups(em, License, () => this.filterCondition(p, args.filter, now), 'customer', customerIds, args);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<License | null> {

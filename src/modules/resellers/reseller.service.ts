@@ -14,7 +14,7 @@ export interface CreateResellerData {
 
 export class ResellerService {
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
-    return paginate(em, Reseller, visibleResellers(p), args);
+    return paginate(em, Reseller, () => visibleResellers(p), args);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Reseller | null> {

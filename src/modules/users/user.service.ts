@@ -35,7 +35,7 @@ export class UserService {
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null } | null }) {
     const parts: FilterQuery<User>[] = [];
     if (args.filter?.role) parts.push({ role: args.filter.role });
-    return paginate(em, User, within(visibleUsers(p), ...parts), args, 'createdAt', ['reseller', 'customer']);
+    return paginate(em, User, () => within(visibleUsers(p), ...parts), args, 'createdAt', ['reseller', 'customer']);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<User | null> {
