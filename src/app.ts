@@ -110,6 +110,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
 
   // A request id for every request: the client's X-Request-Id when it is sane, else a new one.
   app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals.receivedAt = process.hrtime.bigint();
     const given = req.get('x-request-id');
     const id = given && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
     res.locals.requestId = id;
@@ -143,7 +144,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
-    expressMiddleware(apollo, { context: async ({ req, res }) => createContext(services, req, res.locals.requestId as string) }),
+    expressMiddleware(apollo, { context: async ({ req, res }) => createContext(services, req, res.locals.requestId as string, res.locals.receivedAt as bigint) }),
   );
 
   app.use((_req: Request, res: Response) => jsonError(res, 404, 'NOT_FOUND', 'Not found.'));

@@ -10,6 +10,8 @@ import { isAppError, type AppError } from './errors';
 export interface Context {
   /** Echoed in the X-Request-Id header and every log line of the request. */
   requestId: string;
+  /** process.hrtime.bigint() when the request arrived: durations include the session lookup. */
+  receivedAt: bigint;
   em: EntityManager;
   principal: Principal | null;
   /** Set when the request carried an invalid, unknown or expired token: protected fields answer with it (401). */
@@ -28,7 +30,7 @@ export function bearerToken(header: string | undefined): string | null {
   return match[1]!;
 }
 
-export async function createContext(services: Services, req: Request, requestId: string): Promise<Context> {
+export async function createContext(services: Services, req: Request, requestId: string, receivedAt = process.hrtime.bigint()): Promise<Context> {
   const em = services.orm.em.fork();
   const clientAddress = req.ip ?? req.socket.remoteAddress ?? null;
   let principal: Principal | null = null;
@@ -42,5 +44,5 @@ export async function createContext(services: Services, req: Request, requestId:
     if (!isAppError(error)) throw error;
     credentialError = error;
   }
-  return { requestId, em, principal, credentialError, clientAddress, services, loaders: new Map() };
+  return { requestId, receivedAt, em, principal, credentialError, clientAddress, services, loaders: new Map() };
 }

@@ -335,11 +335,17 @@ describe('GET /metrics access', function () {
       expect(res.body).to.not.contain('portal_');
     }
     await server.gql('{ __typename }');
+    // Combinations of root fields share one label: an anonymous client cannot grow the series.
+    await server.gql('{ me { id } __typename }');
+    await server.gql('{ __typename me { id } license(id: "x") { id } }');
     const res = await metricsAt(server.base, `Bearer ${TOKEN}`);
     expect(res.status).to.equal(200);
     expect(res.type).to.match(/^text\/plain/);
     const samples = parseMetrics(res.body);
     expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'query:__typename', outcome: 'ok' })).to.equal(1);
+    expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'query:(several)', outcome: 'UNAUTHENTICATED' })).to.equal(2);
+    const labels = samples.filter((s) => s.name === 'portal_graphql_requests_total').map((s) => s.labels.operation);
+    expect(labels.filter((l) => l?.includes(','))).to.deep.equal([]);
     expect(res.body).to.contain('portal_db_pool_connections');
     // The token never reaches the log.
     const exit = await server.stop();
