@@ -1,13 +1,14 @@
 // Sign-in, mandatory 2FA, account activation, password reset, sessions and attempt limits
 // (FLOWS.md sections 3 and 4), driven over HTTP the way a client and a mail reader live them.
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Role } from '../../src/common/enums';
 import { AccountToken, AccountTokenPurpose } from '../../src/modules/auth/account-token.entity';
 import { hashToken } from '../../src/modules/auth/secrets';
 import { Session } from '../../src/modules/auth/session.entity';
 import { totpCode } from '../../src/modules/auth/totp';
+import { User } from '../../src/modules/users/user.entity';
 import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, signIn, wrongCode, type TestUser } from '../factories';
 import { linkToken, resetLink, startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/mail';
 import { codeOf, ok, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
@@ -155,6 +156,21 @@ describe('sign-in, 2FA and account activation', function () {
       expect(direct).to.include({ stage: 'AUTHENTICATED', twoFactorActivation: null });
       expect(direct.token).to.not.equal(first.token);
       await expectAlive(s, direct.token, u.user.id);
+    });
+
+    it('replaces a password hash of older scrypt parameters at the next successful sign-in, and the password still works', async () => {
+      const u = await makeUser(s, { role: Role.ADMIN });
+      const salt = randomBytes(16);
+      const older = ['scrypt', 14, 8, 1, salt.toString('base64'), scryptSync(u.password.normalize('NFC'), salt, 32, { N: 2 ** 14, r: 8, p: 1 }).toString('base64')].join('$');
+      const storedHash = async () => (await s.app.services.orm.em.fork().findOneOrFail(User, u.user.id, { populate: ['passwordHash'] })).passwordHash;
+      await s.app.services.orm.em.fork().nativeUpdate(User, { id: u.user.id }, { passwordHash: older });
+      expect(ok(await login(s, u.email, u.password)).login.stage).to.equal('TOTP_REQUIRED');
+      const upgraded = await storedHash();
+      expect(upgraded).to.not.equal(older);
+      expect(upgraded).to.match(/^scrypt\$15\$8\$3\$/);
+      // Signing in again checks against the new hash and leaves it alone.
+      expect(ok(await login(s, u.email, u.password)).login.stage).to.equal('TOTP_REQUIRED');
+      expect(await storedHash()).to.equal(upgraded);
     });
 
     it('fails alike for a wrong password, an unknown e-mail and an account without a password, and opens no session', async () => {

@@ -12,7 +12,7 @@ import { User } from '../users/user.entity';
 import { AccountToken, AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, AccountTokenService } from './account-token.service';
 import { AttemptLimiter } from './attempt-limiter';
-import { assertAcceptablePassword, dummyPasswordHash, hashPassword, verifyPassword } from './password';
+import { assertAcceptablePassword, dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password';
 import type { Principal } from './principal';
 import { SecretBox } from './secrets';
 import { SessionService } from './session.service';
@@ -101,6 +101,10 @@ export class AuthService {
       throw unauthenticated('Wrong e-mail address or password.');
     }
     await Promise.all([accountAttempt.succeed(true), address.succeed(false)]);
+    if (needsRehash(user.passwordHash!)) {
+      // Compare-and-set: a password changed meanwhile is not overwritten with this one.
+      await em.nativeUpdate(User, { id: user.id, passwordHash: user.passwordHash }, { passwordHash: await hashPassword(password) });
+    }
 
     if (!user.twoFactorEnabled) {
       const token = this.sessions.create(em, user.id, SessionStage.TWO_FACTOR_SETUP_REQUIRED);

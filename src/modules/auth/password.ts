@@ -64,6 +64,16 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
+/**
+ * Whether a stored hash was made with other parameters than hashPassword uses now. Such a hash costs
+ * a different time to check than the dummy hash of unknown accounts, so it is replaced at the next
+ * successful sign-in.
+ */
+export function needsRehash(stored: string): boolean {
+  const [scheme, logN, r, p] = stored.split('$');
+  return scheme !== 'scrypt' || Number(logN) !== LOG_N || Number(r) !== R || Number(p) !== P;
+}
+
 /** A hash of a random password: verifying against it costs the same as a real check, so unknown e-mails take as long. */
 let dummyHash: Promise<string> | undefined;
 export function dummyPasswordHash(): Promise<string> {
