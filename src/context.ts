@@ -30,9 +30,14 @@ export function bearerToken(header: string | undefined): string | null {
   return match[1]!;
 }
 
+/** The client's address as Express resolves it (TRUST_PROXY decides how far X-Forwarded-For counts). */
+export function clientAddressOf(req: Request): string | null {
+  return req.ip ?? req.socket.remoteAddress ?? null;
+}
+
 export async function createContext(services: Services, req: Request, requestId: string, receivedAt = process.hrtime.bigint()): Promise<Context> {
   const em = services.orm.em.fork();
-  const clientAddress = req.ip ?? req.socket.remoteAddress ?? null;
+  const clientAddress = clientAddressOf(req);
   let principal: Principal | null = null;
   let credentialError: AppError | null = null;
   try {

@@ -208,6 +208,18 @@ describe('CSV import and export of licenses (CLI)', function () {
     expect(await countLicenses()).to.equal(licenses + 2);
   });
 
+  it('--dry-run reports a repeated row as "exists" like the real run, also when the repeat is in a later batch of 500', async () => {
+    const tag = unique();
+    const rows = Array.from({ length: 502 }, (_, i) => [acme.id, 'MDM', 1, day(0), day(30), `batch-${tag}-${i}`]);
+    rows[501] = rows[0]!; // line 503 repeats line 2
+    const dry = await importCsv(csv(rows), '--dry-run');
+    const statuses = report(dry).map((r) => r.status);
+    expect(statuses.filter((st) => st === 'valid')).to.have.length(501);
+    expect(statuses[501]).to.equal('exists');
+    const real = await importCsv(csv(rows));
+    expect(report(real).map((r) => r.status)).to.deep.equal([...Array(501).fill('created'), 'exists']);
+  });
+
   it('finds the customer by id or by exact name only', async () => {
     const tag = unique();
     const res = await importCsv(

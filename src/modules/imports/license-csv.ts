@@ -176,6 +176,8 @@ export async function importLicenses(
   }
 
   let done = 0;
+  // Keys of earlier rows of this file: a repeat is "exists" in a dry run too, whichever batch it is in.
+  const seen = new Set<string>();
   for (let i = 0; i < ready.length; i += BATCH) {
     const chunk = ready.slice(i, i + BATCH);
     const existing = new Map(
@@ -185,8 +187,11 @@ export async function importLicenses(
     for (const row of chunk) {
       const found = existing.get(row.idempotencyKey);
       if (found) results.push({ line: row.line, status: 'exists', licenseId: found.id, key: found.key });
-      else if (toCreate.some((r) => r.idempotencyKey === row.idempotencyKey)) results.push({ line: row.line, status: 'exists' });
-      else toCreate.push(row);
+      else if (seen.has(row.idempotencyKey)) results.push({ line: row.line, status: 'exists' });
+      else {
+        seen.add(row.idempotencyKey);
+        toCreate.push(row);
+      }
     }
     if (options.dryRun) {
       for (const row of toCreate) results.push({ line: row.line, status: 'valid' });

@@ -4,6 +4,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
+import { clientAddressOf } from '../../context';
 import { ErrorCode, isAppError } from '../../errors';
 import type { Services } from '../../services';
 import { AccountTokenPurpose } from '../auth/account-token.entity';
@@ -117,7 +118,7 @@ export function createPageKit(services: Services) {
   const view = new PageRenderer(config);
   const recent = new RecentResults();
 
-  const meta = (req: Request): RequestMeta => ({ clientAddress: req.ip ?? req.socket.remoteAddress ?? null });
+  const meta = (req: Request): RequestMeta => ({ clientAddress: clientAddressOf(req) });
   const em = (): EntityManager => orm.em.fork();
 
   /** ?lang= (GET, then kept in a cookie) > the cookie > Accept-Language > English. */
