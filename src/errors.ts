@@ -29,8 +29,9 @@ export const twoFactorRequired = (message = 'Two-factor authentication must be c
   new AppError(ErrorCode.TWO_FACTOR_REQUIRED, message);
 export const forbidden = (message = 'You may not do this.') => new AppError(ErrorCode.FORBIDDEN, message);
 export const notFound = (what = 'object') => new AppError(ErrorCode.NOT_FOUND, `No such ${what}.`);
-export const badInput = (message: string, field?: string) =>
-  new AppError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+/** `reason`: a stable name for the rule that failed, for clients (and the pages) that act on it. */
+export const badInput = (message: string, field?: string, reason?: string) =>
+  new AppError(ErrorCode.BAD_USER_INPUT, message, { ...(field ? { field } : {}), ...(reason ? { reason } : {}) });
 export const rateLimited = (message = 'Too many failed attempts. Try again later.') =>
   new AppError(ErrorCode.RATE_LIMITED, message);
 export const conflict = (message: string, field?: string) =>

@@ -57,19 +57,19 @@ export class AccountTokenService {
 
   /** The live token of one of the purposes, or BAD_USER_INPUT naming the argument. */
   async find(em: EntityManager, token: string, purposes: AccountTokenPurpose[], field: string): Promise<AccountToken> {
-    if (!isWellFormedToken(token, TokenPrefix.account)) throw badInput(INVALID_LINK_MESSAGE, field);
+    if (!isWellFormedToken(token, TokenPrefix.account)) throw badInput(INVALID_LINK_MESSAGE, field, 'INVALID_LINK');
     const row = await em.findOne(
       AccountToken,
       { tokenHash: hashToken(token), purpose: { $in: purposes }, usedAt: null, expiresAt: { $gt: new Date(this.now()) } },
       { populate: ['user', 'user.passwordHash', 'user.totpSecretSealed'] },
     );
-    if (!row) throw badInput(INVALID_LINK_MESSAGE, field);
+    if (!row) throw badInput(INVALID_LINK_MESSAGE, field, 'INVALID_LINK');
     return row;
   }
 
   /** Marks the token used; fails when a concurrent request was first. Call inside the transaction of the change. */
   async claim(em: EntityManager, row: AccountToken, field: string): Promise<void> {
     const claimed = await em.nativeUpdate(AccountToken, { id: row.id, usedAt: null }, { usedAt: new Date(this.now()) });
-    if (claimed !== 1) throw badInput(INVALID_LINK_MESSAGE, field);
+    if (claimed !== 1) throw badInput(INVALID_LINK_MESSAGE, field, 'INVALID_LINK');
   }
 }

@@ -275,7 +275,7 @@ export class AuthService {
   async beginTwoFactorSetup(em: EntityManager, token: string): Promise<TwoFactorSetupResult> {
     const row = await this.accountTokens.find(em, token, [AccountTokenPurpose.TWO_FACTOR_ACTIVATION], 'token');
     const user = row.user.getEntity();
-    if (user.twoFactorEnabled) throw badInput('Two-factor authentication is already active for this account.', 'token');
+    if (user.twoFactorEnabled) throw badInput('Two-factor authentication is already active for this account.', 'token', 'ALREADY_ACTIVE');
     const secretSealed = this.box.seal(generateTotpSecret(), user.id);
     const setupToken = await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'token');

@@ -85,16 +85,16 @@ export function dummyPasswordHash(): Promise<string> {
 export function assertAcceptablePassword(password: string, email: string): void {
   const length = [...password].length;
   if (length < PASSWORD_MIN_LENGTH) {
-    throw badInput(`The password must have at least ${PASSWORD_MIN_LENGTH} characters.`, 'newPassword');
+    throw badInput(`The password must have at least ${PASSWORD_MIN_LENGTH} characters.`, 'newPassword', 'PASSWORD_TOO_SHORT');
   }
   if (length > PASSWORD_MAX_LENGTH) {
-    throw badInput(`The password must have at most ${PASSWORD_MAX_LENGTH} characters.`, 'newPassword');
+    throw badInput(`The password must have at most ${PASSWORD_MAX_LENGTH} characters.`, 'newPassword', 'PASSWORD_TOO_LONG');
   }
   const lower = password.toLowerCase();
   if (lower === email.toLowerCase() || lower === email.toLowerCase().split('@')[0]) {
-    throw badInput('The password must not be your e-mail address.', 'newPassword');
+    throw badInput('The password must not be your e-mail address.', 'newPassword', 'PASSWORD_IS_EMAIL');
   }
   if (new Set(password).size < 4) {
-    throw badInput('The password is too simple: use at least four different characters.', 'newPassword');
+    throw badInput('The password is too simple: use at least four different characters.', 'newPassword', 'PASSWORD_TOO_SIMPLE');
   }
 }

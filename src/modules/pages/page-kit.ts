@@ -8,7 +8,6 @@ import { clientAddressOf } from '../../context';
 import { ErrorCode, isAppError } from '../../errors';
 import type { Services } from '../../services';
 import { AccountTokenPurpose } from '../auth/account-token.entity';
-import { INVALID_LINK_MESSAGE } from '../auth/account-token.service';
 import { LOCK_MS } from '../auth/attempt-limiter';
 import type { RequestMeta, TwoFactorSetupResult } from '../auth/auth.service';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/password';
@@ -79,17 +78,16 @@ export type Outcome = { flash: FlashError } | { invalid: 'link' | 'setup-expired
 export function outcomeOf(error: unknown): Outcome {
   if (!isAppError(error)) throw error;
   const fieldName = typeof error.extensions.field === 'string' ? error.extensions.field : null;
+  const reason = typeof error.extensions.reason === 'string' ? error.extensions.reason : null;
   switch (error.code) {
     case ErrorCode.RATE_LIMITED:
       return { flash: { field: null, key: 'errRateLimited' } };
     case ErrorCode.UNAUTHENTICATED:
       return { flash: { field: 'code', key: 'errCodeWrong' } };
     case ErrorCode.BAD_USER_INPUT:
-      if (fieldName === 'token' || fieldName === 'setupToken') {
-        if (error.message === INVALID_LINK_MESSAGE) return { invalid: fieldName === 'token' ? 'link' : 'setup-expired' };
-        return { alreadyActive: true };
-      }
-      if (fieldName === 'newPassword') return { flash: { field: 'newPassword', key: passwordMessage(error.message), text: error.message } };
+      if (reason === 'INVALID_LINK') return { invalid: fieldName === 'setupToken' ? 'setup-expired' : 'link' };
+      if (reason === 'ALREADY_ACTIVE') return { alreadyActive: true };
+      if (fieldName === 'newPassword') return { flash: { field: 'newPassword', key: (reason && PASSWORD_MESSAGES[reason]) || null, text: error.message } };
       if (fieldName === 'code') return { flash: { field: 'code', key: 'errCodeFormat' } };
       if (fieldName === 'email') return { flash: { field: 'email', key: 'errEmail' } };
       return { flash: { field: null, key: null, text: error.message } };
@@ -98,14 +96,13 @@ export function outcomeOf(error: unknown): Outcome {
   }
 }
 
-/** The translated form of a password rule message from password.ts (the English text is the fallback). */
-function passwordMessage(message: string): MessageKey | null {
-  if (/at least \d+ characters/.test(message)) return 'errPasswordTooShort';
-  if (/at most \d+ characters/.test(message)) return 'errPasswordTooLong';
-  if (/e-mail address/.test(message)) return 'errPasswordIsEmail';
-  if (/different characters/.test(message)) return 'errPasswordTooSimple';
-  return null;
-}
+/** The translated message of each password rule of password.ts, by its reason (the English text is the fallback). */
+const PASSWORD_MESSAGES: Record<string, MessageKey> = {
+  PASSWORD_TOO_SHORT: 'errPasswordTooShort',
+  PASSWORD_TOO_LONG: 'errPasswordTooLong',
+  PASSWORD_IS_EMAIL: 'errPasswordIsEmail',
+  PASSWORD_TOO_SIMPLE: 'errPasswordTooSimple',
+};
 
 export function text(value: unknown): string {
   return typeof value === 'string' ? value : '';
