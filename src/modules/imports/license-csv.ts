@@ -9,12 +9,10 @@ import { createHash } from 'node:crypto';
 import { LicenseKind } from '../../common/enums';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { keysetCondition } from '../../common/pagination';
-import { recordAudit } from '../audit/audit.service';
 import { Customer } from '../customers/customer.entity';
-import { generateLicenseKey } from '../licenses/license-key';
 import { checkIdempotencyKey, checkKind, checkSeats, checkWindow } from '../licenses/license-rules';
 import { License } from '../licenses/license.entity';
-import { Reseller } from '../resellers/reseller.entity';
+import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
 
 export const IMPORT_COLUMNS = ['customer', 'kind', 'seats', 'validFrom', 'validUntil', 'idempotencyKey'] as const;
 const EXPORT_COLUMNS = [...IMPORT_COLUMNS, 'key', 'status'] as const;
@@ -211,47 +209,28 @@ export async function importLicenses(
   };
 }
 
-async function createBatch(em: EntityManager, rows: (ParsedRow & { customer: Customer })[]): Promise<RowResult[]> {
+async function createBatch(em: EntityManager, rows: (ParsedRow & { customer: Customer })[], attempt = 0): Promise<RowResult[]> {
   if (rows.length === 0) return [];
   try {
-    return await em.fork().transactional(async (tx) => {
-      const out: RowResult[] = [];
-      for (const row of rows) {
-        const license = tx.create(License, {
-          key: generateLicenseKey(),
-          kind: row.kind,
-          seats: row.seats,
-          validFrom: row.validFrom,
-          validUntil: row.validUntil,
-          revokedAt: null,
-          customer: tx.getReference(Customer, row.customer.id),
-          reseller: tx.getReference(Reseller, row.customer.reseller.id),
-          idempotencyOwnerId: IMPORT_OWNER,
-          idempotencyKey: row.idempotencyKey,
-          createdAt: new Date(),
-          updatedAt: new Date(),
-        });
-        recordAudit(tx, {
-          action: 'LICENSE_CREATED',
-          targetType: 'License',
-          targetId: license.id,
-          resellerId: row.customer.reseller.id,
-          customerId: row.customer.id,
-          clientAddress: 'cli:import',
-        });
-        out.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
-      }
-      return out;
-    });
+    return await em.fork().transactional(async (tx) =>
+      rows.map((row) => {
+        const license = persistNewLicense(tx, { ...row, idempotencyOwnerId: IMPORT_OWNER }, { actorId: null, clientAddress: 'cli:import' });
+        return { line: row.line, status: 'created' as const, licenseId: license.id, key: license.key };
+      }),
+    );
   } catch (error) {
-    // Another import created some of these meanwhile (or a key collided): fall back to one row at a time.
-    if (!(error instanceof UniqueConstraintViolationException) || rows.length === 1) throw error;
-    const out: RowResult[] = [];
-    for (const row of rows) {
+    if (!(error instanceof UniqueConstraintViolationException)) throw error;
+    if (rows.length === 1) {
+      // Another import created it meanwhile, or its key collided (then a fresh key, like createLicense).
+      const row = rows[0]!;
       const winner = await em.fork().findOne(License, { idempotencyOwnerId: IMPORT_OWNER, idempotencyKey: row.idempotencyKey });
-      if (winner) out.push({ line: row.line, status: 'exists', licenseId: winner.id, key: winner.key });
-      else out.push(...(await createBatch(em, [row])));
+      if (winner) return [{ line: row.line, status: 'exists', licenseId: winner.id, key: winner.key }];
+      if (attempt + 1 >= MAX_KEY_ATTEMPTS) throw error;
+      return createBatch(em, rows, attempt + 1);
     }
+    // Some of the batch exist meanwhile (or a key collided): one row at a time.
+    const out: RowResult[] = [];
+    for (const row of rows) out.push(...(await createBatch(em, [row])));
     return out;
   }
 }

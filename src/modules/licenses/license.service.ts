@@ -73,6 +73,53 @@ function licenseFromRow(row: LicensePageRow): License {
   } as unknown as License;
 }
 
+/** What a new license is made of, checked by the caller (license-rules.ts). */
+export interface NewLicense {
+  kind: LicenseKind;
+  seats: number;
+  validFrom: Date;
+  validUntil: Date;
+  customer: Pick<Customer, 'id' | 'reseller'>;
+  idempotencyOwnerId: string | null;
+  idempotencyKey: string | null;
+}
+
+/** MAX_KEY_ATTEMPTS fresh keys at most when a key collides (120 random bits: practically never). */
+export const MAX_KEY_ATTEMPTS = 4;
+
+/**
+ * A new license with a fresh key, of the customer and the customer's reseller, and its LICENSE_CREATED
+ * audit event, both persisted in `tx` (the caller's transaction). The one way licenses are made: by the
+ * API and by the CSV import.
+ */
+export function persistNewLicense(tx: EntityManager, data: NewLicense, audit: { actorId: string | null; clientAddress: string | null }): License {
+  const now = new Date();
+  const license = tx.create(License, {
+    key: generateLicenseKey(),
+    kind: data.kind,
+    seats: data.seats,
+    validFrom: data.validFrom,
+    validUntil: data.validUntil,
+    customer: tx.getReference(Customer, data.customer.id),
+    reseller: tx.getReference(Reseller, data.customer.reseller.id),
+    idempotencyOwnerId: data.idempotencyOwnerId,
+    idempotencyKey: data.idempotencyKey,
+    revokedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  });
+  recordAudit(tx, {
+    action: 'LICENSE_CREATED',
+    actorId: audit.actorId,
+    targetType: 'License',
+    targetId: license.id,
+    resellerId: data.customer.reseller.id,
+    customerId: data.customer.id,
+    clientAddress: audit.clientAddress,
+  });
+  return license;
+}
+
 export interface CreateLicenseData {
   customerId: string;
   kind: LicenseKind;
@@ -183,40 +230,23 @@ export class LicenseService {
     for (let attempt = 0; ; attempt++) {
       try {
         // A fresh EntityManager per attempt: a failed insert leaves nothing behind in the request's one.
-        return await em.fork().transactional(async (tx) => {
-          const license = tx.create(License, {
-            key: generateLicenseKey(),
-            kind: input.kind,
-            seats,
-            validFrom,
-            validUntil,
-            customer: tx.getReference(Customer, customer.id),
-            reseller: tx.getReference(Reseller, customer.reseller.id),
-            idempotencyOwnerId: idempotencyKey !== null ? p.userId : null,
-            idempotencyKey,
-            revokedAt: null,
-            createdAt: new Date(),
-            updatedAt: new Date(),
-          });
-          recordAudit(tx, {
-            action: 'LICENSE_CREATED',
-            actorId: p.userId,
-            targetType: 'License',
-            targetId: license.id,
-            resellerId: customer.reseller.id,
-            customerId: customer.id,
-            clientAddress,
-          });
-          return license;
-        });
+        return await em
+          .fork()
+          .transactional(async (tx) =>
+            persistNewLicense(
+              tx,
+              { kind: input.kind, seats, validFrom, validUntil, customer, idempotencyOwnerId: idempotencyKey !== null ? p.userId : null, idempotencyKey },
+              { actorId: p.userId, clientAddress },
+            ),
+          );
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         if (idempotencyKey !== null) {
           const winner = await this.findByIdempotencyKey(em.fork(), p, idempotencyKey);
           if (winner) return winner;
         }
-        // A key collision (120 random bits: practically never): try a fresh key.
-        if (attempt >= 3) throw error;
+        // A key collision: try a fresh key.
+        if (attempt + 1 >= MAX_KEY_ATTEMPTS) throw error;
       }
     }
   }
