@@ -807,6 +807,28 @@ describe('licenses', function () {
       expect(large.count, large.sql.join('\n')).to.equal(small.count);
       expect(large.count, large.sql.join('\n')).to.be.at.most(8);
     });
+
+    it("lists resellers with their nested customers connections in a number of statements independent of the page size, each page the reseller's own", async () => {
+      type Out = { resellers: { edges: { node: { id: string; customers: { totalCount: number; edges: { node: { id: string; reseller: { id: string } } }[] } } }[] } };
+      const query = `query($first: Int) { resellers(first: $first) { edges { node { id customers(first: 3) { totalCount edges { node { id reseller { id } } } } } } } }`;
+      await s.gql('{ me { id } }', {}, adminToken);
+      const run = async (first: number) => {
+        s.queries.length = 0;
+        const res = await s.gql<Out>(query, { first }, adminToken);
+        noErrors(res);
+        return { data: res.data!, count: statements().length, sql: statements() };
+      };
+      const small = await run(2);
+      const large = await run(20);
+      console.log(`      statements: resellers(first: 2){customers(first: 3)} = ${small.count}, resellers(first: 20){customers(first: 3)} = ${large.count}`);
+      expect(large.data.resellers.edges.length).to.be.greaterThan(2);
+      expect(large.count, large.sql.join('\n')).to.equal(small.count);
+      for (const { node } of large.data.resellers.edges) {
+        expect(node.customers.totalCount, node.id).to.equal(await s.app.services.orm.em.fork().count(Customer, { reseller: node.id }));
+        expect(node.customers.edges.length).to.equal(Math.min(3, node.customers.totalCount));
+        for (const edge of node.customers.edges) expect(edge.node.reseller.id).to.equal(node.id);
+      }
+    });
   });
 
   describe('updateCustomer', () => {

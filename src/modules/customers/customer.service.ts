@@ -1,7 +1,7 @@
 // Customers: an admin creates them for any reseller, a reseller user for its own reseller only.
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
-import { paginate, type PageArgs } from '../../common/pagination';
+import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, within } from '../access/visibility';
@@ -60,10 +60,16 @@ export class CustomerService {
     return within(visibleCustomers(p), ...parts);
   }
 
-  async list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }, extra: FilterQuery<Customer> = {}) {
+  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }) {
     // One instant for the page and its count (hasValidLicense is a condition on now).
     const now = new Date();
-    return paginate(em, Customer, () => within(this.filterCondition(p, args.filter, now), extra), args, 'createdAt', ['reseller']);
+    return paginate(em, Customer, () => this.filterCondition(p, args.filter, now), args, 'createdAt', ['reseller']);
+  }
+
+  /** The nested Reseller.customers connection of many resellers at once (no statement per reseller). */
+  listForResellers(em: EntityManager, p: AuthenticatedPrincipal, resellerIds: readonly string[], args: PageArgs & { filter?: CustomerFilterData | null }) {
+    const now = new Date();
+    return paginateGroups(em, Customer, () => this.filterCondition(p, args.filter, now), 'reseller', resellerIds, args);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Customer | null> {
