@@ -49,3 +49,20 @@ export function related<T extends { id: string }>(ctx: Context, entity: EntityNa
   if (Reference.isReference<T>(value)) return loadRef(ctx, entity, value as Ref<T>);
   return Promise.resolve(value as T);
 }
+
+/**
+ * One nested connection per parent, for all parents of a response at once: `load` gets the ids of the
+ * parents and answers a page per id (one statement for all, e.g. through paginateGroups). One loader
+ * per field and argument set (`key`), created on first use in the request.
+ */
+export function loadPage<P>(ctx: Context, key: string, parentId: string, load: (ids: readonly string[]) => Promise<Map<string, P>>): Promise<P> {
+  let loader = ctx.loaders.get(key) as DataLoader<string, P> | undefined;
+  if (!loader) {
+    loader = new DataLoader<string, P>(async (ids) => {
+      const pages = await load(ids);
+      return ids.map((id) => pages.get(id)!);
+    }, { maxBatchSize: 500 });
+    ctx.loaders.set(key, loader);
+  }
+  return loader.load(parentId);
+}

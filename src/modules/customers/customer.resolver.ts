@@ -1,13 +1,11 @@
 // Customer queries and mutations, and the nested fields of Customer.
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import DataLoader from 'dataloader';
-import { related } from '../../common/loaders';
-import type { Page } from '../../common/pagination';
+import { loadPage, related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
-import type { License } from '../licenses/license.entity';
 import { LicenseFilter } from '../licenses/license.inputs';
 import { Reseller } from '../resellers/reseller.entity';
 import { Customer } from './customer.entity';
@@ -70,17 +68,8 @@ export class CustomerResolver {
     @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
     @Ctx() ctx: Context,
   ) {
-    // One loader per argument set: the pages of all customers in the response load together.
+    const p = requireAuthenticated(ctx);
     const key = `Customer.licenses:${JSON.stringify([first, after, filter])}`;
-    let loader = ctx.loaders.get(key) as DataLoader<string, Page<License>> | undefined;
-    if (!loader) {
-      const p = requireAuthenticated(ctx);
-      loader = new DataLoader<string, Page<License>>(async (ids) => {
-        const pages = await ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter });
-        return ids.map((id) => pages.get(id)!);
-      }, { maxBatchSize: 500 });
-      ctx.loaders.set(key, loader);
-    }
-    return LicenseConnection.from(await loader.load(customer.id));
+    return LicenseConnection.from(await loadPage(ctx, key, customer.id, (ids) => ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter })));
   }
 }

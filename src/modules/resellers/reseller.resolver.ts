@@ -1,12 +1,10 @@
 // Reseller queries and mutations; Reseller.customers goes through the customers' visibility rule.
-import DataLoader from 'dataloader';
 import { Arg, Args, Ctx, Field, FieldResolver, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { Page } from '../../common/pagination';
+import { loadPage } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, PageArgsType, ResellerConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
-import type { Customer } from '../customers/customer.entity';
 import { CustomerFilter } from '../customers/customer.inputs';
 import { Reseller } from './reseller.entity';
 
@@ -39,17 +37,8 @@ export class ResellerResolver {
     @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
     @Ctx() ctx: Context,
   ) {
-    // One loader per argument set: the pages of all resellers in the response load together.
+    const p = requireAuthenticated(ctx);
     const key = `Reseller.customers:${JSON.stringify([first, after, filter])}`;
-    let loader = ctx.loaders.get(key) as DataLoader<string, Page<Customer>> | undefined;
-    if (!loader) {
-      const p = requireAuthenticated(ctx);
-      loader = new DataLoader<string, Page<Customer>>(async (ids) => {
-        const pages = await ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, filter });
-        return ids.map((id) => pages.get(id)!);
-      }, { maxBatchSize: 500 });
-      ctx.loaders.set(key, loader);
-    }
-    return CustomerConnection.from(await loader.load(reseller.id));
+    return CustomerConnection.from(await loadPage(ctx, key, reseller.id, (ids) => ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, filter })));
   }
 }
