@@ -17,7 +17,12 @@ export interface Config {
   /** Key material for encrypting TOTP secrets; never logged. */
   secretKey: string;
   publicUrl: string;
-  resellerPortalUrl: string;
+  /**
+   * Where RESELLER_PORTAL activation redirects go. Outside production it defaults to the built-in
+   * /two-factor-setup page (the stand-in for the reseller portal); in production it is null when unset,
+   * and accounts linked to the reseller portal then activate 2FA by e-mail like portal accounts.
+   */
+  resellerPortalUrl: string | null;
   smtpUrl: string | null;
   mailOutboxDir: string;
   mailFrom: string;
@@ -125,10 +130,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (secretKey.length < 32) throw new ConfigError('SECRET_KEY must be at least 32 characters');
 
   const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL || 'http://localhost:4000').toString().replace(/\/$/, '');
-  const resellerPortalUrl = parseUrl(
-    'RESELLER_PORTAL_URL',
-    env.RESELLER_PORTAL_URL || `${publicUrl}/two-factor-setup`,
-  ).toString();
+  const portalUrl = env.RESELLER_PORTAL_URL?.trim() || (production ? null : `${publicUrl}/two-factor-setup`);
+  const resellerPortalUrl = portalUrl === null ? null : parseUrl('RESELLER_PORTAL_URL', portalUrl).toString();
 
   const smtpUrl = env.SMTP_URL?.trim() || null;
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');

@@ -30,6 +30,12 @@ export enum TwoFactorActivationMethod {
   RESELLER_PORTAL = 'RESELLER_PORTAL',
 }
 
+/** Who an API token works for (FLOWS.md section 8). */
+export enum ApiTokenPurpose {
+  OWNER = 'OWNER',
+  RESELLER_PORTAL = 'RESELLER_PORTAL',
+}
+
 registerEnumType(Role, {
   name: 'Role',
   valuesConfig: {
@@ -69,5 +75,15 @@ registerEnumType(TwoFactorActivationMethod, {
   valuesConfig: {
     EMAIL: { description: 'Portal-only account: an e-mail with a password-reset link was sent; the link leads to TOTP setup.' },
     RESELLER_PORTAL: { description: 'Account linked to the reseller portal: the client must open redirectUrl there.' },
+  },
+});
+registerEnumType(ApiTokenPurpose, {
+  name: 'ApiTokenPurpose',
+  description: 'Who an API token works for.',
+  valuesConfig: {
+    OWNER: { description: 'Acts as its owner (the default).' },
+    RESELLER_PORTAL: {
+      description: "The reseller portal's server: may only redeem reseller-portal activation tokens (beginTwoFactorSetup). Admins only.",
+    },
   },
 });

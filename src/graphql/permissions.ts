@@ -7,9 +7,12 @@ import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { Role, SessionStage } from '../common/enums';
 import type { Context } from '../context';
 import { forbidden, twoFactorRequired, unauthenticated } from '../errors';
+import { isAuthenticated as isAuthenticatedPrincipal } from '../modules/auth/principal';
 
 const isSignedIn = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal !== null);
-const isAuthenticated = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.stage === SessionStage.AUTHENTICATED);
+// A RESELLER_PORTAL API token is verified but acts for nobody: it is not authenticated for anything but
+// beginTwoFactorSetup (public; the service checks the token's purpose).
+const isAuthenticated = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => isAuthenticatedPrincipal(ctx.principal));
 const isSession = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.kind === 'session');
 const awaitsTotp = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal?.stage === SessionStage.TOTP_REQUIRED);
 const awaitsSetup = rule({ cache: 'contextual' })(

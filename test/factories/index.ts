@@ -148,3 +148,18 @@ export async function passwordOnly(s: TestServer, u: TestUser): Promise<{ token:
   if (!res.data) throw new Error(`login failed: ${JSON.stringify(res.errors)}`);
   return res.data.login;
 }
+
+/**
+ * The reseller portal's credential: an API token of purpose RESELLER_PORTAL created by an admin through
+ * the API (the only caller that may redeem reseller-portal activation tokens).
+ */
+export async function resellerPortalToken(s: TestServer): Promise<string> {
+  const admin = await makeUser(s, { role: Role.ADMIN });
+  const res = await s.gql<{ createApiToken: { token: string } }>(
+    'mutation { createApiToken(name: "Reseller portal", purpose: RESELLER_PORTAL) { token } }',
+    {},
+    await signIn(s, admin),
+  );
+  if (!res.data) throw new Error(`createApiToken failed: ${JSON.stringify(res.errors)}`);
+  return res.data.createApiToken.token;
+}

@@ -124,7 +124,7 @@ describe('API tokens', function () {
 
     // The type itself has no field that could carry the secret or its hash.
     const type = ok(await s.gql<{ __type: { fields: { name: string }[] } }>(`{ __type(name: "ApiToken") { fields { name } } }`, {}, session.resA));
-    expect(type.__type.fields.map((f) => f.name).sort()).to.deep.equal(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name']);
+    expect(type.__type.fields.map((f) => f.name).sort()).to.deep.equal(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'purpose']);
 
     // Other users do not see it.
     const others = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA2)).apiTokens;

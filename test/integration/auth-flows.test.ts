@@ -9,7 +9,7 @@ import { hashToken } from '../../src/modules/auth/secrets';
 import { Session } from '../../src/modules/auth/session.entity';
 import { totpCode } from '../../src/modules/auth/totp';
 import { User } from '../../src/modules/users/user.entity';
-import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, signIn, wrongCode, type TestUser } from '../factories';
+import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, resellerPortalToken, signIn, wrongCode, type TestUser } from '../factories';
 import { linkToken, resetLink, startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/mail';
 import { codeOf, ok, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -251,17 +251,19 @@ describe('sign-in, 2FA and account activation', function () {
       expect(token).to.be.a('string');
       expect(token.length).to.be.at.least(22); // >= 128 random bits in base64url
 
-      const setup = ok(await s.gql<{ beginTwoFactorSetup: Setup }>(BEGIN, { t: token })).beginTwoFactorSetup;
+      // The reseller portal redeems the token with its own API token.
+      const portal = await resellerPortalToken(s);
+      const setup = ok(await s.gql<{ beginTwoFactorSetup: Setup }>(BEGIN, { t: token }, portal)).beginTwoFactorSetup;
       expect(setup.alreadyEnrolled).to.equal(false);
       expect(new URL(setup.otpauthUrl).searchParams.get('secret')).to.equal(setup.secret);
-      refused(await s.gql(BEGIN, { t: token }), 'BAD_USER_INPUT', 'the activation token a second time');
+      refused(await s.gql(BEGIN, { t: token }, portal), 'BAD_USER_INPUT', 'the activation token a second time');
 
       const code = steps(setup.secret);
       expect(ok(await s.gql(ACTIVATE, { t: setup.setupToken, c: code(0) }))).to.deep.equal({ activateTwoFactor: true });
       const signedIn = ok(await login(s, u.email, u.password, code(1))).login;
       expect(signedIn.stage).to.equal('AUTHENTICATED');
       await expectAlive(s, signedIn.token, u.user.id);
-      refused(await s.gql(BEGIN, { t: token }), 'BAD_USER_INPUT', 'the activation token after activation');
+      refused(await s.gql(BEGIN, { t: token }, portal), 'BAD_USER_INPUT', 'the activation token after activation');
       // This path sends no e-mail.
       expect(smtp.mails.filter((m) => m.to.includes(u.email))).to.have.length(0);
     });
@@ -278,7 +280,7 @@ describe('sign-in, 2FA and account activation', function () {
         .fork()
         .nativeUpdate(AccountToken, { user: u.user.id, purpose: AccountTokenPurpose.TWO_FACTOR_ACTIVATION, usedAt: null }, { expiresAt: new Date(0) });
       expect(expired).to.equal(1);
-      refused(await s.gql(BEGIN, { t: token }), 'BAD_USER_INPUT');
+      refused(await s.gql(BEGIN, { t: token }, await resellerPortalToken(s)), 'BAD_USER_INPUT');
       const row = await userRow(s, u.user.id);
       expect(row.totp_secret_sealed).to.equal(null);
       expect(Boolean(row.two_factor_enabled)).to.equal(false);

@@ -206,6 +206,8 @@ describe('mandatory 2FA gate on every root field', function () {
     if (o.result.status >= 500) return false;
     // A failed login is UNAUTHENTICATED by contract; the LOGIN_FAILED audit row proves the resolver ran.
     if (o.field.name === 'login' && code === 'UNAUTHENTICATED') return loginFailuresWritten === 1;
+    // Only the reseller portal redeems activation tokens: the resolver's own FORBIDDEN says so (FLOWS.md section 8).
+    if (o.field.name === 'beginTwoFactorSetup' && code === 'FORBIDDEN') return /reseller portal/.test(o.result.errors?.[0]?.message ?? '');
     return code === undefined || !GATE_CODES.has(code);
   }
 

@@ -280,6 +280,7 @@ describe('licenses', function () {
 
       const principal: AuthenticatedPrincipal = {
         kind: 'session',
+        purpose: null,
         credentialId: 'test',
         userId: admin.user.id,
         role: Role.ADMIN,

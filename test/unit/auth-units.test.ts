@@ -327,7 +327,7 @@ describe('configuration (loadConfig)', () => {
     expect(config.database.engine).to.equal('sqlite');
     expect(config.database.engine === 'sqlite' && config.database.path.endsWith(`${sep}data${sep}portal.sqlite`)).to.equal(true);
     expect(config.publicUrl).to.equal('http://localhost:4000');
-    expect(config.resellerPortalUrl.startsWith('http://localhost:4000/')).to.equal(true);
+    expect(config.resellerPortalUrl).to.equal('http://localhost:4000/two-factor-setup');
     expect(config.production).to.equal(false);
     expect(config.trustProxy).to.equal(0);
   });

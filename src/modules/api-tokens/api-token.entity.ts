@@ -1,6 +1,7 @@
 // A long-lived API token for scripts. Acts as its owner; only the SHA-256 of the secret is stored.
-import { Entity, Index, ManyToOne, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { Entity, Enum, Index, ManyToOne, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
+import { ApiTokenPurpose } from '../../common/enums';
 import { newId } from '../../common/ids';
 import { Node } from '../../common/node';
 import { User } from '../users/user.entity';
@@ -37,4 +38,10 @@ export class ApiToken implements Node {
 
   @Property({ type: 'datetime', nullable: true })
   revokedAt: Date | null = null;
+
+  // Last: the column was added by a migration (ALTER TABLE ... ADD COLUMN appends it).
+  /** OWNER acts as its owner; RESELLER_PORTAL may only redeem reseller-portal activation tokens. */
+  @Field(() => ApiTokenPurpose)
+  @Enum({ items: () => ApiTokenPurpose, default: ApiTokenPurpose.OWNER })
+  purpose: ApiTokenPurpose = ApiTokenPurpose.OWNER;
 }

@@ -2,7 +2,8 @@
 // stored as SHA-256, acting as their owner; revoked explicitly or with the owner's password or 2FA.
 import type { EntityManager } from '@mikro-orm/core';
 import { requiredName } from '../../common/validation';
-import { badInput, notFound } from '../../errors';
+import { ApiTokenPurpose, Role } from '../../common/enums';
+import { badInput, forbidden, notFound } from '../../errors';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { hashToken, newToken, TokenPrefix } from '../auth/secrets';
@@ -26,8 +27,11 @@ export class ApiTokenService {
     p: AuthenticatedPrincipal,
     name: string,
     expiresAt: Date | null,
+    purpose: ApiTokenPurpose,
     clientAddress: string | null,
   ): Promise<{ apiToken: ApiToken; token: string }> {
+    // The reseller portal's token redeems activation tokens of any linked account: vendor staff only.
+    if (purpose === ApiTokenPurpose.RESELLER_PORTAL && p.role !== Role.ADMIN) throw forbidden('Only admins create reseller-portal tokens.');
     const tokenName = requiredName(name, 'name', 100);
     if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now())) {
       throw badInput('expiresAt must be in the future.', 'expiresAt');
@@ -39,6 +43,7 @@ export class ApiTokenService {
       const created = tx.create(ApiToken, {
         name: tokenName,
         tokenHash: hashToken(token),
+        purpose,
         user: tx.getReference(User, p.userId),
         createdAt: new Date(),
         expiresAt,

@@ -37,10 +37,11 @@ export class AuthResolver {
   }
 
   @Mutation(() => TwoFactorSetup, {
-    description: 'Public. Consumes a reseller-portal activation token (from a RESELLER_PORTAL redirectUrl), returns the TOTP setup.',
+    description:
+      'Called by the reseller portal with its RESELLER_PORTAL API token (anyone else: FORBIDDEN, the token stays unused). Consumes a reseller-portal activation token (from a RESELLER_PORTAL redirectUrl), returns the TOTP setup.',
   })
   beginTwoFactorSetup(@Arg('token', () => String) token: string, @Ctx() ctx: Context): Promise<TwoFactorSetup> {
-    return ctx.services.auth.beginTwoFactorSetup(ctx.em, token);
+    return ctx.services.auth.beginTwoFactorSetup(ctx.em, token, ctx.principal);
   }
 
   @Mutation(() => Boolean, { description: 'Public. Confirms the setup with a current TOTP code; 2FA is then enabled.' })

@@ -3,7 +3,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { Config } from '../../config';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
-import { badInput, rateLimited, unauthenticated } from '../../errors';
+import { badInput, forbidden, rateLimited, unauthenticated } from '../../errors';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import type { Background } from '../../common/background';
 import type { Mailer } from '../mail/mailer';
@@ -13,7 +13,7 @@ import { AccountToken, AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, AccountTokenService } from './account-token.service';
 import { AttemptLimiter } from './attempt-limiter';
 import { assertAcceptablePassword, dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password';
-import type { Principal } from './principal';
+import { isResellerPortal, type Principal } from './principal';
 import { SecretBox } from './secrets';
 import { SessionService } from './session.service';
 import { generateTotpSecret, isWellFormedCode, matchTotp, otpauthUrl, qrCodeDataUrl } from './totp';
@@ -54,7 +54,7 @@ export function validEmail(email: string, field = 'email'): string {
 
 export class AuthService {
   constructor(
-    private readonly config: Pick<Config, 'publicUrl' | 'resellerPortalUrl' | 'totpIssuer'>,
+    private readonly config: Pick<Config, 'production' | 'publicUrl' | 'resellerPortalUrl' | 'totpIssuer'>,
     private readonly box: SecretBox,
     private readonly mailer: Mailer,
     private readonly background: Background,
@@ -63,6 +63,16 @@ export class AuthService {
     private readonly accountTokens: AccountTokenService,
     private readonly metrics: Pick<Metrics, 'loginFailures' | 'totpFailures'>,
   ) {}
+
+  /**
+   * How an account without 2FA activates it: through the reseller portal when the account is linked and a
+   * reseller portal is configured (outside production the built-in page stands in), else by e-mail.
+   */
+  activationMethodOf(user: Pick<User, 'linkedToResellerPortal'>): TwoFactorActivationMethod {
+    return user.linkedToResellerPortal && this.config.resellerPortalUrl !== null
+      ? TwoFactorActivationMethod.RESELLER_PORTAL
+      : TwoFactorActivationMethod.EMAIL;
+  }
 
   resetLink(token: string): string {
     return `${this.config.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
@@ -112,7 +122,7 @@ export class AuthService {
       return {
         token,
         stage: SessionStage.TWO_FACTOR_SETUP_REQUIRED,
-        twoFactorActivation: user.linkedToResellerPortal ? TwoFactorActivationMethod.RESELLER_PORTAL : TwoFactorActivationMethod.EMAIL,
+        twoFactorActivation: this.activationMethodOf(user),
       };
     }
 
@@ -135,7 +145,8 @@ export class AuthService {
   private async completeSignIn(em: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<LoginResult> {
     const scope = await auditScopeOfUser(em, user);
     const token = await em.transactional(async (tx) => {
-      if (replacesSessionId) await tx.nativeDelete('Session', { id: replacesSessionId });
+      // The limited session is spent once: of concurrent verifyTotp calls on it only one gets a session.
+      if (replacesSessionId) await this.sessions.spend(tx, replacesSessionId, SessionStage.TOTP_REQUIRED);
       const token = this.sessions.create(tx, user.id, SessionStage.AUTHENTICATED);
       recordAudit(tx, { action: 'LOGIN_SUCCEEDED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
       return token;
@@ -178,12 +189,12 @@ export class AuthService {
     const mail = await this.limiter.reserve(em, 'MAIL_USER', user.id).catch(() => {
       throw rateLimited('Too many activation requests. Try again later.');
     });
-    if (user.linkedToResellerPortal) {
+    if (this.activationMethodOf(user) === TwoFactorActivationMethod.RESELLER_PORTAL) {
       const token = await this.accountTokens.issue(em, user.id, AccountTokenPurpose.TWO_FACTOR_ACTIVATION);
       recordAudit(em, { action: 'TWO_FACTOR_ACTIVATION_REQUESTED', actorId: user.id, targetType: 'User', targetId: user.id, ...(await auditScopeOfUser(em, user)) });
       await em.flush();
       await mail.fail();
-      const url = new URL(this.config.resellerPortalUrl);
+      const url = new URL(this.config.resellerPortalUrl!);
       url.searchParams.set('token', token);
       return { method: TwoFactorActivationMethod.RESELLER_PORTAL, redirectUrl: url.toString() };
     }
@@ -252,8 +263,9 @@ export class AuthService {
     const setupToken = await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'token');
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
-      // A password change ends every session and API token of the account.
-      await this.sessions.endAllFor(tx, user.id, { revokeApiTokens: true });
+      // A password reset ends every session and API token of the account and voids every other
+      // outstanding link or setup token (the new setup token below is issued after).
+      await this.sessions.revokeAllFor(tx, user.id);
       recordAudit(tx, { action: 'PASSWORD_CHANGED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
       if (alreadyEnrolled) {
         recordAudit(tx, { action: 'TWO_FACTOR_SECRET_DISPLAYED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
@@ -272,7 +284,15 @@ export class AuthService {
     return this.setupResult(user, setupToken, secretSealed, alreadyEnrolled);
   }
 
-  async beginTwoFactorSetup(em: EntityManager, token: string): Promise<TwoFactorSetupResult> {
+  /**
+   * Redeems a reseller-portal activation token. Only the reseller portal may (FLOWS.md section 8): the
+   * request must carry its RESELLER_PORTAL API token, or come from the built-in page standing in for it
+   * outside production. Otherwise FORBIDDEN before the token is even looked up, so it stays unused and a
+   * password alone never yields a session.
+   */
+  async beginTwoFactorSetup(em: EntityManager, token: string, redeemer: Principal | null | 'built-in-page'): Promise<TwoFactorSetupResult> {
+    const trusted = redeemer === 'built-in-page' ? !this.config.production : isResellerPortal(redeemer);
+    if (!trusted) throw forbidden('Reseller-portal activation tokens are redeemed by the reseller portal.');
     const row = await this.accountTokens.find(em, token, [AccountTokenPurpose.TWO_FACTOR_ACTIVATION], 'token');
     const user = row.user.getEntity();
     if (user.twoFactorEnabled) throw badInput('Two-factor authentication is already active for this account.', 'token', 'ALREADY_ACTIVE');

@@ -1,5 +1,5 @@
 // Who is calling: resolved once per request from the bearer token.
-import { Role, SessionStage } from '../../common/enums';
+import { ApiTokenPurpose, Role, SessionStage } from '../../common/enums';
 
 export interface Principal {
   /** A sign-in session or an API token (which counts as 2FA-verified). */
@@ -11,11 +11,22 @@ export interface Principal {
   resellerId: string | null;
   customerId: string | null;
   stage: SessionStage;
+  /** API tokens only: OWNER acts as its owner; RESELLER_PORTAL may only redeem activation tokens. Null for sessions. */
+  purpose: ApiTokenPurpose | null;
 }
 
 /** A principal whose password and TOTP are verified: the only kind the role-scoped schema serves. */
 export type AuthenticatedPrincipal = Principal & { stage: SessionStage.AUTHENTICATED };
 
+/**
+ * Password and TOTP verified, acting as a user. A reseller-portal API token is verified too but acts for
+ * nobody: it may only redeem activation tokens, so it is not "authenticated" for the rest of the schema.
+ */
 export function isAuthenticated(p: Principal | null): p is AuthenticatedPrincipal {
-  return p !== null && p.stage === SessionStage.AUTHENTICATED;
+  return p !== null && p.stage === SessionStage.AUTHENTICATED && p.purpose !== ApiTokenPurpose.RESELLER_PORTAL;
+}
+
+/** The reseller portal's server, calling with its RESELLER_PORTAL API token. */
+export function isResellerPortal(p: Principal | null): boolean {
+  return p !== null && p.kind === 'apiToken' && p.stage === SessionStage.AUTHENTICATED && p.purpose === ApiTokenPurpose.RESELLER_PORTAL;
 }

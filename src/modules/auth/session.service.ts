@@ -6,6 +6,7 @@ import type { Reader } from '../../db/reader';
 import { readTime, sql } from '../../db/sql';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
+import { AccountToken } from './account-token.entity';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import type { Principal } from './principal';
@@ -93,6 +94,7 @@ export class SessionService {
       resellerId: session.reseller_id ?? null,
       customerId: session.customer_id ?? null,
       stage: session.stage,
+      purpose: null,
     };
   }
 
@@ -122,17 +124,33 @@ export class SessionService {
       resellerId: user.reseller?.id ?? null,
       customerId: user.customer?.id ?? null,
       stage: SessionStage.AUTHENTICATED,
+      purpose: apiToken.purpose,
     };
   }
 
-  /** Ends every session of a user (optionally but one) and, with revokeApiTokens, every API token. */
-  async endAllFor(em: EntityManager, userId: string, options: { exceptSessionId?: string; revokeApiTokens?: boolean } = {}) {
+  /**
+   * Revokes every credential of a user in the caller's transaction (FLOWS.md section 8, "Revocation is
+   * complete"): sessions of every stage (optionally but one), API tokens, and every outstanding account
+   * token (invitation, reset, TOTP setup, reseller-portal activation). The one lever for a 2FA reset, a
+   * password reset and, later, deactivation and suspension, so that none of them forgets a kind.
+   */
+  async revokeAllFor(em: EntityManager, userId: string, options: { exceptSessionId?: string } = {}): Promise<void> {
+    const now = new Date(this.now());
     await em.nativeDelete(Session, {
       user: userId,
       ...(options.exceptSessionId ? { id: { $ne: options.exceptSessionId } } : {}),
     });
-    if (options.revokeApiTokens) {
-      await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: new Date(this.now()) });
-    }
+    await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: now });
+    await em.nativeUpdate(AccountToken, { user: userId, usedAt: null }, { usedAt: now });
+  }
+
+  /**
+   * Spends a limited session (TOTP_REQUIRED) exactly once: of concurrent calls only the one whose delete
+   * removed the row goes on; the others answer as for a dead token. Call inside the transaction that
+   * creates the session replacing it.
+   */
+  async spend(em: EntityManager, sessionId: string, stage: SessionStage): Promise<void> {
+    const deleted = await em.nativeDelete(Session, { id: sessionId, stage });
+    if (deleted !== 1) throw invalidToken();
   }
 }

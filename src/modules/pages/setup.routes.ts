@@ -16,8 +16,10 @@ function groupsOfFour(secret: string): string {
 export function addSetupRoutes(router: Router, kit: PageKit): void {
   const { config, auth, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
 
-  // Step 1 (reseller-portal activation links): no password, just start.
-  router.get('/two-factor-setup', async (req, res) => {
+  // Step 1 (reseller-portal activation links): no password, just start. This page stands in for the
+  // reseller portal outside production only; in production the portal redeems its links itself.
+  router.get('/two-factor-setup', async (req, res, next) => {
+    if (config.production) return next();
     if (req.query.token !== undefined) return absorbToken(req, res, 'activation');
     const flow = flowAt(req, res, 'start');
     if (!flow) return;
@@ -25,14 +27,15 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
     render(req, res, 200, 'start', t.startTitle, { stepText: stepText(1), error, csrf: flow.csrf, account: flow.account ?? '' });
   });
 
-  router.post('/two-factor-setup', async (req, res) => {
+  router.post('/two-factor-setup', async (req, res, next) => {
+    if (config.production) return next();
     const flow = postedFlow(req, res);
     if (!flow) return;
     if (flow.step !== 'start' || !flow.accountToken) return redirect(res, URLS[flow.step]);
     const token = flow.accountToken;
     let result: TwoFactorSetupResult;
     try {
-      result = await recent.run(['activation', token], () => auth.beginTwoFactorSetup(em(), token));
+      result = await recent.run(['activation', token], () => auth.beginTwoFactorSetup(em(), token, 'built-in-page'));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.start);
     }

@@ -120,7 +120,7 @@ export class UserService {
     const scope = await auditScopeOfUser(em, user);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { twoFactorEnabled: false, totpSecretSealed: null, totpLastStep: null });
-      await this.sessions.endAllFor(tx, user.id, { revokeApiTokens: true });
+      await this.sessions.revokeAllFor(tx, user.id);
       recordAudit(tx, {
         action: 'TWO_FACTOR_RESET',
         actorId: p.userId,
