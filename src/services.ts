@@ -8,7 +8,10 @@ import { Metrics } from './metrics';
 import { ApiTokenService } from './modules/api-tokens/api-token.service';
 import { AccountTokenService } from './modules/auth/account-token.service';
 import { AttemptLimiter } from './modules/auth/attempt-limiter';
-import { AuthService } from './modules/auth/auth.service';
+import { EnrolmentService } from './modules/auth/enrolment.service';
+import { PasswordResetService } from './modules/auth/password-reset.service';
+import { SignInService } from './modules/auth/sign-in.service';
+import { TotpCheck } from './modules/auth/totp-check';
 import { SecretBox } from './modules/auth/secrets';
 import { SessionService } from './modules/auth/session.service';
 import { CustomerService } from './modules/customers/customer.service';
@@ -29,7 +32,9 @@ export interface Services {
   mailer: Mailer;
   sessions: SessionService;
   accountTokens: AccountTokenService;
-  auth: AuthService;
+  signIn: SignInService;
+  enrolment: EnrolmentService;
+  passwordReset: PasswordResetService;
   resellers: ResellerService;
   customers: CustomerService;
   licenses: LicenseService;
@@ -45,7 +50,11 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const sessions = new SessionService(reader);
   const accountTokens = new AccountTokenService();
   const limiter = new AttemptLimiter(Date.now, () => metrics.rateLimited.inc());
-  const auth = new AuthService(config, new SecretBox(config.secretKey), mailer, background, limiter, sessions, accountTokens, metrics);
+  const box = new SecretBox(config.secretKey);
+  const totp = new TotpCheck(box, limiter, metrics);
+  const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp);
+  const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
+  const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics);
   return {
     config,
     log,
@@ -56,11 +65,13 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     mailer,
     sessions,
     accountTokens,
-    auth,
+    signIn,
+    enrolment,
+    passwordReset,
     resellers: new ResellerService(),
     customers: new CustomerService(),
     licenses: new LicenseService(reader),
-    users: new UserService(auth, sessions, mailer, config.totpIssuer),
+    users: new UserService(passwordReset, sessions, mailer, config.totpIssuer),
     apiTokens: new ApiTokenService(mailer, config.totpIssuer),
     reminders: new ExpiryReminderService(mailer, log, config),
   };

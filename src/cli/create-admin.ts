@@ -4,7 +4,7 @@ import { Role } from '../common/enums';
 import { requiredName } from '../common/validation';
 import { conflict } from '../errors';
 import { recordAudit } from '../modules/audit/audit.service';
-import { validEmail } from '../modules/auth/auth.service';
+import { validEmail } from '../modules/auth/email-address';
 import { User } from '../modules/users/user.entity';
 import type { Services } from '../services';
 
@@ -25,11 +25,11 @@ export async function createAdmin(services: Services, emailInput: string, nameIn
         createdAt: new Date(),
         updatedAt: new Date(),
       });
-      link = await services.auth.issueInvitation(tx, created.id);
+      link = await services.passwordReset.issueInvitation(tx, created.id);
       recordAudit(tx, { action: 'USER_CREATED', targetType: 'User', targetId: created.id, clientAddress: 'cli' });
       return created;
     });
-    services.auth.sendInvitation(user, link);
+    services.passwordReset.sendInvitation(user, link);
     return { user, link };
   } catch (error) {
     if (error instanceof UniqueConstraintViolationException) throw conflict(`a user with the e-mail ${email} already exists`, 'email');

@@ -22,6 +22,11 @@ const SUPERSEDES: Record<AccountTokenPurpose, AccountTokenPurpose[]> = {
   TOTP_SETUP: [AccountTokenPurpose.TOTP_SETUP],
 };
 
+/** The e-mailed link (reset, invitation, e-mail activation): always PUBLIC_URL, never a request header. */
+export function resetLink(publicUrl: string, token: string): string {
+  return `${publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
+}
+
 export const INVALID_LINK_MESSAGE = 'This link or token is invalid, has already been used or has expired. Request a new one.';
 
 export class AccountTokenService {

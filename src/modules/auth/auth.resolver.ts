@@ -1,4 +1,5 @@
-// Thin resolvers for the sign-in and 2FA flows; the rules live in AuthService, the gate in the shield map.
+// Thin resolvers for the sign-in and 2FA flows; the rules live in the sign-in, enrolment and password-reset
+// services, the gate in the shield map.
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../context';
 import { requirePrincipal } from '../../graphql/principal';
@@ -16,12 +17,12 @@ export class AuthResolver {
     @Arg('totpCode', () => String, { nullable: true }) totpCode: string | null,
     @Ctx() ctx: Context,
   ): Promise<LoginPayload> {
-    return ctx.services.auth.login(ctx.em, email, password, totpCode ?? null, ctx);
+    return ctx.services.signIn.login(ctx.em, email, password, totpCode ?? null, ctx);
   }
 
   @Mutation(() => Boolean, { description: 'Public. Always true, whether or not the address exists; sends the reset e-mail only if it does.' })
   requestPasswordReset(@Arg('email', () => String) email: string, @Ctx() ctx: Context): boolean {
-    ctx.services.auth.requestPasswordReset(ctx.em, email, ctx);
+    ctx.services.passwordReset.requestPasswordReset(ctx.em, email, ctx);
     return true;
   }
 
@@ -33,7 +34,7 @@ export class AuthResolver {
     @Arg('newPassword', () => String) newPassword: string,
     @Ctx() ctx: Context,
   ): Promise<TwoFactorSetup> {
-    return ctx.services.auth.resetPassword(ctx.em, token, newPassword, ctx);
+    return ctx.services.passwordReset.resetPassword(ctx.em, token, newPassword, ctx);
   }
 
   @Mutation(() => TwoFactorSetup, {
@@ -41,7 +42,7 @@ export class AuthResolver {
       'Called by the reseller portal with its RESELLER_PORTAL API token (anyone else: FORBIDDEN, the token stays unused). Consumes a reseller-portal activation token (from a RESELLER_PORTAL redirectUrl), returns the TOTP setup.',
   })
   beginTwoFactorSetup(@Arg('token', () => String) token: string, @Ctx() ctx: Context): Promise<TwoFactorSetup> {
-    return ctx.services.auth.beginTwoFactorSetup(ctx.em, token, ctx.principal);
+    return ctx.services.enrolment.beginTwoFactorSetup(ctx.em, token, ctx.principal);
   }
 
   @Mutation(() => Boolean, { description: 'Public. Confirms the setup with a current TOTP code; 2FA is then enabled.' })
@@ -50,23 +51,23 @@ export class AuthResolver {
     @Arg('code', () => String) code: string,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return ctx.services.auth.activateTwoFactor(ctx.em, setupToken, code, ctx);
+    return ctx.services.enrolment.activateTwoFactor(ctx.em, setupToken, code, ctx);
   }
 
   @Mutation(() => LoginPayload, {
     description: 'Session stage TOTP_REQUIRED. Returns a NEW token with stage AUTHENTICATED; the old token stops working.',
   })
   verifyTotp(@Arg('code', () => String) code: string, @Ctx() ctx: Context): Promise<LoginPayload> {
-    return ctx.services.auth.verifyTotp(ctx.em, requirePrincipal(ctx), code, ctx);
+    return ctx.services.signIn.verifyTotp(ctx.em, requirePrincipal(ctx), code, ctx);
   }
 
   @Mutation(() => TwoFactorActivation, { description: "Session stage TWO_FACTOR_SETUP_REQUIRED: the 'Enable 2FA' button." })
   requestTwoFactorActivation(@Ctx() ctx: Context): Promise<TwoFactorActivation> {
-    return ctx.services.auth.requestTwoFactorActivation(ctx.em, requirePrincipal(ctx));
+    return ctx.services.enrolment.requestTwoFactorActivation(ctx.em, requirePrincipal(ctx));
   }
 
   @Mutation(() => Boolean, { description: 'Any session: ends it.' })
   logout(@Ctx() ctx: Context): Promise<boolean> {
-    return ctx.services.auth.logout(ctx.em, requirePrincipal(ctx));
+    return ctx.services.signIn.logout(ctx.em, requirePrincipal(ctx));
   }
 }

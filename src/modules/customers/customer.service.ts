@@ -6,7 +6,7 @@ import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, within } from '../access/visibility';
 import { recordAudit } from '../audit/audit.service';
-import { validEmail } from '../auth/auth.service';
+import { validEmail } from '../auth/email-address';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
 import { activeAt } from '../licenses/license-status';

@@ -31,7 +31,7 @@ export type FlowStep =
 export interface FlashError {
   /** The form field the message belongs to (its id), or null for the whole form. */
   field: string | null;
-  /** The message in the page's language; null: show `text` (AuthService's English message) as it is. */
+  /** The message in the page's language; null: show `text` (the service's English message) as it is. */
   key: MessageKey | null;
   text?: string;
 }
@@ -45,7 +45,7 @@ export interface FlowState {
   account?: string;
   /** password/start: the single-use token from the link. */
   accountToken?: string;
-  /** totp: what AuthService returned. */
+  /** totp: what the enrolment returned. */
   setupToken?: string;
   secret?: string;
   otpauthUrl?: string;

@@ -1,5 +1,5 @@
 // The pieces every page handler shares (reset.routes.ts, setup.routes.ts): the language, rendering
-// with the flow's one-time error, CSRF-checked POSTs, POST-redirect-GET, and AuthService errors as
+// with the flow's one-time error, CSRF-checked POSTs, POST-redirect-GET, and the auth services' errors as
 // page state. See pages.router.ts for the routes and the flow.
 import type { EntityManager } from '@mikro-orm/core';
 import type { Request, Response } from 'express';
@@ -9,7 +9,8 @@ import { ErrorCode, isAppError } from '../../errors';
 import type { Services } from '../../services';
 import { AccountTokenPurpose } from '../auth/account-token.entity';
 import { LOCK_MS } from '../auth/attempt-limiter';
-import type { RequestMeta, TwoFactorSetupResult } from '../auth/auth.service';
+import type { TwoFactorSetupResult } from '../auth/enrolment.service';
+import type { RequestMeta } from '../auth/totp-check';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/password';
 import { FlowStore, parseCookies, serializeCookie, type FlashError, type FlowState } from './flow-state';
 import { format, fromAcceptLanguage, isLang, STRINGS, type Lang, type MessageKey } from './i18n';
@@ -74,7 +75,7 @@ class RecentResults {
 
 export type Outcome = { flash: FlashError } | { invalid: 'link' | 'setup-expired' } | { alreadyActive: true };
 
-/** An AuthService error as page state; anything that is not a client error is rethrown. */
+/** An error of the auth services as page state; anything that is not a client error is rethrown. */
 export function outcomeOf(error: unknown): Outcome {
   if (!isAppError(error)) throw error;
   const fieldName = typeof error.extensions.field === 'string' ? error.extensions.field : null;
@@ -110,7 +111,7 @@ export function text(value: unknown): string {
 
 /** The shared helpers of the page handlers, bound to the services. */
 export function createPageKit(services: Services) {
-  const { config, auth, accountTokens, orm } = services;
+  const { config, enrolment, passwordReset, accountTokens, orm } = services;
   const flows = new FlowStore(config.secretKey);
   const view = new PageRenderer(config);
   const recent = new RecentResults();
@@ -250,7 +251,7 @@ export function createPageKit(services: Services) {
     return null;
   }
 
-  return { config, auth, flows, view, recent, meta, em, languageOf, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt };
+  return { config, enrolment, passwordReset, flows, view, recent, meta, em, languageOf, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt };
 }
 
 export type PageKit = ReturnType<typeof createPageKit>;

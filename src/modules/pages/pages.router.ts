@@ -1,6 +1,6 @@
 // The server-rendered pages behind the links in e-mails and reseller-portal redirects (FLOWS.md
 // section 3, steps 5 and 6): new password -> QR code and key -> code from the app -> done. They call
-// the same AuthService methods as the GraphQL mutations; the rules, limits and audit live there.
+// the same service methods as the GraphQL mutations; the rules, limits and audit live there.
 //
 //   GET  /reset-password?token=      checks the link, keeps the token in the flow state, 303 to:
 //   GET  /reset-password             new password + confirmation           POST -> resetPassword

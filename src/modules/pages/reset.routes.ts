@@ -1,14 +1,14 @@
 // The password pages: the new password of a reset or invitation link, and requesting a new link
 // when one can no longer be used. See pages.router.ts for the flow.
 import type { Router } from 'express';
-import type { TwoFactorSetupResult } from '../auth/auth.service';
+import type { TwoFactorSetupResult } from '../auth/enrolment.service';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/password';
 import { format } from './i18n';
 import { outcomeOf, text, URLS, type PageKit } from './page-kit';
 import { field } from './pages.view';
 
 export function addResetRoutes(router: Router, kit: PageKit): void {
-  const { auth, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
+  const { passwordReset, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
 
   // Step 1 (reset and invitation links): the new password.
   router.get('/reset-password', async (req, res) => {
@@ -39,7 +39,7 @@ export function addResetRoutes(router: Router, kit: PageKit): void {
     const token = flow.accountToken;
     let result: TwoFactorSetupResult;
     try {
-      result = await recent.run(['reset', token, newPassword], () => auth.resetPassword(em(), token, newPassword, meta(req)));
+      result = await recent.run(['reset', token, newPassword], () => passwordReset.resetPassword(em(), token, newPassword, meta(req)));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.password);
     }
@@ -79,7 +79,7 @@ export function addResetRoutes(router: Router, kit: PageKit): void {
     if (!flow) return;
     try {
       // Answers alike whether or not the address has an account; the mail goes out in the background.
-      auth.requestPasswordReset(em(), text((req.body as Record<string, unknown>).email), meta(req));
+      passwordReset.requestPasswordReset(em(), text((req.body as Record<string, unknown>).email), meta(req));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.invalid);
     }

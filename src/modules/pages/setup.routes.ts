@@ -1,7 +1,7 @@
 // The two-factor setup pages: start (reseller-portal activation links), the QR code and key with the
 // code field, done, and "already active". See pages.router.ts for the flow.
 import type { Router } from 'express';
-import type { TwoFactorSetupResult } from '../auth/auth.service';
+import type { TwoFactorSetupResult } from '../auth/enrolment.service';
 import { qrCodeDataUrl } from '../auth/totp';
 import { format } from './i18n';
 import { outcomeOf, text, URLS, type PageKit } from './page-kit';
@@ -14,7 +14,7 @@ function groupsOfFour(secret: string): string {
 }
 
 export function addSetupRoutes(router: Router, kit: PageKit): void {
-  const { config, auth, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
+  const { config, enrolment, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
 
   // Step 1 (reseller-portal activation links): no password, just start. This page stands in for the
   // reseller portal outside production only; in production the portal redeems its links itself.
@@ -35,7 +35,7 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
     const token = flow.accountToken;
     let result: TwoFactorSetupResult;
     try {
-      result = await recent.run(['activation', token], () => auth.beginTwoFactorSetup(em(), token, 'built-in-page'));
+      result = await recent.run(['activation', token], () => enrolment.beginTwoFactorSetup(em(), token, 'built-in-page'));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.start);
     }
@@ -80,7 +80,7 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
     const code = text((req.body as Record<string, unknown>).code).replace(/\s+/g, '');
     const setupToken = flow.setupToken;
     try {
-      await recent.run(['confirm', setupToken, code], () => auth.activateTwoFactor(em(), setupToken, code, meta(req)));
+      await recent.run(['confirm', setupToken, code], () => enrolment.activateTwoFactor(em(), setupToken, code, meta(req)));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.totp);
     }

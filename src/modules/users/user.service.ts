@@ -7,7 +7,8 @@ import { requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, visibleUsers, within } from '../access/visibility';
 import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
-import { AuthService, validEmail } from '../auth/auth.service';
+import { validEmail } from '../auth/email-address';
+import type { PasswordResetService } from '../auth/password-reset.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import type { SessionService } from '../auth/session.service';
 import { Customer } from '../customers/customer.entity';
@@ -26,7 +27,7 @@ export interface CreateUserData {
 
 export class UserService {
   constructor(
-    private readonly auth: AuthService,
+    private readonly invitations: Pick<PasswordResetService, 'issueInvitation' | 'sendInvitation'>,
     private readonly sessions: SessionService,
     private readonly mailer: Mailer,
     private readonly productName: string,
@@ -92,7 +93,7 @@ export class UserService {
           createdAt: new Date(),
           updatedAt: new Date(),
         });
-        link = await this.auth.issueInvitation(tx, created.id);
+        link = await this.invitations.issueInvitation(tx, created.id);
         recordAudit(tx, {
           action: 'USER_CREATED',
           actorId: p.userId,
@@ -108,7 +109,7 @@ export class UserService {
       if (error instanceof UniqueConstraintViolationException) throw conflict('This e-mail address is already in use.', 'email');
       throw error;
     }
-    this.auth.sendInvitation(user, link);
+    this.invitations.sendInvitation(user, link);
     return user;
   }
 

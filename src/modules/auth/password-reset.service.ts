@@ -1,0 +1,104 @@
+// Passwords by e-mail link (FLOWS.md section 3): the reset request, the invitation of a new account, and
+// the reset itself, which sets the password, revokes every credential and leads to TOTP enrolment.
+import type { EntityManager } from '@mikro-orm/core';
+import type { Config } from '../../config';
+import type { Background } from '../../common/background';
+import type { Mailer } from '../mail/mailer';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { User } from '../users/user.entity';
+import { AccountTokenPurpose } from './account-token.entity';
+import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './account-token.service';
+import type { AttemptLimiter } from './attempt-limiter';
+import { validEmail } from './email-address';
+import type { EnrolmentService, TwoFactorSetupResult } from './enrolment.service';
+import { assertAcceptablePassword, hashPassword } from './password';
+import type { SecretBox } from './secrets';
+import type { SessionService } from './session.service';
+import type { RequestMeta } from './totp-check';
+import { generateTotpSecret } from './totp';
+
+export class PasswordResetService {
+  constructor(
+    private readonly config: Pick<Config, 'publicUrl' | 'totpIssuer'>,
+    private readonly box: SecretBox,
+    private readonly mailer: Mailer,
+    private readonly background: Background,
+    private readonly limiter: AttemptLimiter,
+    private readonly sessions: SessionService,
+    private readonly accountTokens: AccountTokenService,
+    private readonly enrolment: Pick<EnrolmentService, 'setupResult'>,
+  ) {}
+
+  /**
+   * Always answers alike: the lookup, the token and the e-mail happen after the response, so neither
+   * the answer nor its timing tells whether the address has an account.
+   */
+  requestPasswordReset(em: EntityManager, email: string, meta: RequestMeta): void {
+    const address = validEmail(email);
+    const work = em.fork();
+    this.background.run('password-reset', async () => {
+      const user = await work.findOne(User, { email: address });
+      if (!user) return;
+      const mail = await this.limiter.reserve(work, 'MAIL_USER', user.id).catch(() => null);
+      if (!mail) return; // limit reached: silently send nothing
+      const token = await this.accountTokens.issue(work, user.id, AccountTokenPurpose.PASSWORD_RESET);
+      recordAudit(work, { action: 'PASSWORD_RESET_REQUESTED', targetType: 'User', targetId: user.id, ...(await auditScopeOfUser(work, user)), clientAddress: meta.clientAddress });
+      await work.flush();
+      await mail.fail();
+      await this.mailer.send({
+        to: user.email,
+        subject: `Reset your ${this.config.totpIssuer} password`,
+        template: 'password-reset',
+        vars: { name: user.name, link: resetLink(this.config.publicUrl, token), expiresHours: ACCOUNT_TOKEN_TTL_MS.PASSWORD_RESET / 3_600_000 },
+      });
+    });
+  }
+
+  /** Creates the invitation token for a new account (inside the caller's unit of work) and returns its link. */
+  async issueInvitation(em: EntityManager, userId: string): Promise<string> {
+    return resetLink(this.config.publicUrl, await this.accountTokens.issue(em, userId, AccountTokenPurpose.INVITATION));
+  }
+
+  sendInvitation(user: User, link: string): void {
+    this.mailer.sendLater({
+      to: user.email,
+      subject: `Your ${this.config.totpIssuer} account`,
+      template: 'invitation',
+      vars: { name: user.name, link, expiresHours: ACCOUNT_TOKEN_TTL_MS.INVITATION / 3_600_000 },
+    });
+  }
+
+  async resetPassword(em: EntityManager, token: string, newPassword: string, meta: RequestMeta): Promise<TwoFactorSetupResult> {
+    const row = await this.accountTokens.find(em, token, [AccountTokenPurpose.INVITATION, AccountTokenPurpose.PASSWORD_RESET], 'token');
+    const user = row.user.getEntity();
+    assertAcceptablePassword(newPassword, user.email);
+    const passwordHash = await hashPassword(newPassword);
+    const hadPassword = user.passwordHash !== null;
+    const alreadyEnrolled = user.twoFactorEnabled && user.totpSecretSealed !== null;
+    const secretSealed = alreadyEnrolled ? user.totpSecretSealed! : this.box.seal(generateTotpSecret(), user.id);
+    const scope = await auditScopeOfUser(em, user);
+
+    const setupToken = await em.transactional(async (tx) => {
+      await this.accountTokens.claim(tx, row, 'token');
+      await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
+      // A password reset ends every session and API token of the account and voids every other
+      // outstanding link or setup token (the new setup token below is issued after).
+      await this.sessions.revokeAllFor(tx, user.id);
+      recordAudit(tx, { action: 'PASSWORD_CHANGED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
+      if (alreadyEnrolled) {
+        recordAudit(tx, { action: 'TWO_FACTOR_SECRET_DISPLAYED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
+      }
+      return this.accountTokens.issue(tx, user.id, AccountTokenPurpose.TOTP_SETUP, { secretSealed, alreadyEnrolled });
+    });
+
+    if (hadPassword || alreadyEnrolled) {
+      this.mailer.sendLater({
+        to: user.email,
+        subject: `Your ${this.config.totpIssuer} password was changed`,
+        template: 'password-changed',
+        vars: { name: user.name, changedAt: new Date().toUTCString(), secretShownAgain: alreadyEnrolled },
+      });
+    }
+    return this.enrolment.setupResult(user, setupToken, secretSealed, alreadyEnrolled);
+  }
+}

@@ -1,0 +1,108 @@
+// Sign-in (FLOWS.md sections 3 and 4): password, then TOTP, with the per-account and per-address
+// limits; the limited sessions of each stage; logout.
+import type { EntityManager } from '@mikro-orm/core';
+import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
+import { unauthenticated } from '../../errors';
+import type { Metrics } from '../../metrics';
+import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { User } from '../users/user.entity';
+import type { AttemptLimiter } from './attempt-limiter';
+import { MAX_EMAIL_LENGTH, normalizeEmail } from './email-address';
+import type { EnrolmentService } from './enrolment.service';
+import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password';
+import type { Principal } from './principal';
+import type { SessionService } from './session.service';
+import type { RequestMeta, TotpCheck } from './totp-check';
+
+export interface LoginResult {
+  token: string;
+  stage: SessionStage;
+  twoFactorActivation: TwoFactorActivationMethod | null;
+}
+
+export class SignInService {
+  constructor(
+    private readonly limiter: AttemptLimiter,
+    private readonly sessions: SessionService,
+    private readonly totp: TotpCheck,
+    private readonly enrolment: Pick<EnrolmentService, 'activationMethodOf'>,
+    private readonly metrics: Pick<Metrics, 'loginFailures'>,
+  ) {}
+
+  async login(em: EntityManager, email: string, password: string, totpCode: string | null, meta: RequestMeta): Promise<LoginResult> {
+    const account = normalizeEmail(email).slice(0, MAX_EMAIL_LENGTH);
+    const address = await this.limiter.reserve(em, 'LOGIN_ADDRESS', meta.clientAddress ?? 'unknown');
+    let accountAttempt;
+    try {
+      accountAttempt = await this.limiter.reserve(em, 'LOGIN_ACCOUNT', account);
+    } catch (error) {
+      await address.succeed(false);
+      throw error;
+    }
+
+    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash', 'totpSecretSealed'] });
+    // Unknown accounts and accounts without a password cost one hash too: timing reveals nothing.
+    const valid = user?.passwordHash
+      ? await verifyPassword(password, user.passwordHash)
+      : (await verifyPassword(password, await dummyPasswordHash())) && false;
+
+    if (!user || !valid) {
+      this.metrics.loginFailures.inc();
+      await Promise.all([address.fail(), accountAttempt.fail()]);
+      const scope = user ? await auditScopeOfUser(em, user) : { resellerId: null, customerId: null };
+      recordAudit(em, {
+        action: 'LOGIN_FAILED',
+        actorId: user?.id ?? null,
+        targetType: user ? 'User' : null,
+        targetId: user?.id ?? null,
+        ...scope,
+        clientAddress: meta.clientAddress,
+      });
+      await em.flush();
+      throw unauthenticated('Wrong e-mail address or password.');
+    }
+    await Promise.all([accountAttempt.succeed(true), address.succeed(false)]);
+    if (needsRehash(user.passwordHash!)) {
+      // Compare-and-set: a password changed meanwhile is not overwritten with this one.
+      await em.nativeUpdate(User, { id: user.id, passwordHash: user.passwordHash }, { passwordHash: await hashPassword(password) });
+    }
+
+    if (!user.twoFactorEnabled) {
+      const token = this.sessions.create(em, user.id, SessionStage.TWO_FACTOR_SETUP_REQUIRED);
+      await em.flush();
+      return { token, stage: SessionStage.TWO_FACTOR_SETUP_REQUIRED, twoFactorActivation: this.enrolment.activationMethodOf(user) };
+    }
+
+    if (totpCode !== null && totpCode !== undefined) {
+      await this.totp.verify(em, user, totpCode, meta);
+      return this.completeSignIn(em, user, meta);
+    }
+    const token = this.sessions.create(em, user.id, SessionStage.TOTP_REQUIRED);
+    await em.flush();
+    return { token, stage: SessionStage.TOTP_REQUIRED, twoFactorActivation: null };
+  }
+
+  async verifyTotp(em: EntityManager, principal: Principal, code: string, meta: RequestMeta): Promise<LoginResult> {
+    const user = await em.findOneOrFail(User, principal.userId, { populate: ['totpSecretSealed'] });
+    await this.totp.verify(em, user, code, meta);
+    // The limited token dies with the stage change: a new token for the new stage.
+    return this.completeSignIn(em, user, meta, principal.credentialId);
+  }
+
+  private async completeSignIn(em: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<LoginResult> {
+    const scope = await auditScopeOfUser(em, user);
+    const token = await em.transactional(async (tx) => {
+      // The limited session is spent once: of concurrent verifyTotp calls on it only one gets a session.
+      if (replacesSessionId) await this.sessions.spend(tx, replacesSessionId, SessionStage.TOTP_REQUIRED);
+      const token = this.sessions.create(tx, user.id, SessionStage.AUTHENTICATED);
+      recordAudit(tx, { action: 'LOGIN_SUCCEEDED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
+      return token;
+    });
+    return { token, stage: SessionStage.AUTHENTICATED, twoFactorActivation: null };
+  }
+
+  async logout(em: EntityManager, principal: Principal): Promise<boolean> {
+    await em.nativeDelete('Session', { id: principal.credentialId });
+    return true;
+  }
+}
