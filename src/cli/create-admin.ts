@@ -3,7 +3,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Role } from '../common/enums';
 import { requiredName } from '../common/validation';
 import { conflict } from '../errors';
-import { recordAudit } from '../modules/audit/audit.service';
+import { audit, AuditAction, target } from '../modules/audit/audit.service';
 import { validEmail } from '../modules/auth/email-address';
 import { User } from '../modules/users/user.entity';
 import type { Services } from '../services';
@@ -26,7 +26,7 @@ export async function createAdmin(services: Services, emailInput: string, nameIn
         updatedAt: new Date(),
       });
       link = await services.passwordReset.issueInvitation(tx, created.id);
-      recordAudit(tx, { action: 'USER_CREATED', targetType: 'User', targetId: created.id, clientAddress: 'cli' });
+      await audit(tx, AuditAction.USER_CREATED, target.user(created), { actorId: null, clientAddress: 'cli' });
       return created;
     });
     services.passwordReset.sendInvitation(user, link);

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { requiredName } from '../../common/validation';
 import { ApiTokenPurpose, Role } from '../../common/enums';
 import { badInput, forbidden, notFound } from '../../errors';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { hashToken, newToken, TokenPrefix } from '../auth/secrets';
 import type { Mailer } from '../mail/mailer';
@@ -37,7 +37,6 @@ export class ApiTokenService {
       throw badInput('expiresAt must be in the future.', 'expiresAt');
     }
     const owner = await em.findOneOrFail(User, p.userId);
-    const scope = await auditScopeOfUser(em, owner);
     const token = newToken(TokenPrefix.apiToken);
     const apiToken = await em.transactional(async (tx) => {
       const created = tx.create(ApiToken, {
@@ -50,7 +49,7 @@ export class ApiTokenService {
         lastUsedAt: null,
         revokedAt: null,
       });
-      recordAudit(tx, { action: 'API_TOKEN_CREATED', actorId: p.userId, targetType: 'ApiToken', targetId: created.id, ...scope, clientAddress });
+      await audit(tx, AuditAction.API_TOKEN_CREATED, target.apiToken(created.id, owner), { actorId: p.userId, clientAddress });
       return created;
     });
     this.mailer.sendLater({
@@ -66,10 +65,9 @@ export class ApiTokenService {
     const apiToken = await this.findVisible(em, p, id);
     if (!apiToken) throw notFound('API token');
     const owner = await em.findOneOrFail(User, p.userId);
-    const scope = await auditScopeOfUser(em, owner);
     await em.transactional(async (tx) => {
       apiToken.revokedAt = new Date();
-      recordAudit(tx, { action: 'API_TOKEN_REVOKED', actorId: p.userId, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+      await audit(tx, AuditAction.API_TOKEN_REVOKED, target.apiToken(apiToken.id, owner), { actorId: p.userId, clientAddress });
     });
     return true;
   }

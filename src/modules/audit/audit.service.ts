@@ -1,42 +1,117 @@
-// Records audit events inside the caller's unit of work, so an event commits with its change or not at all.
+// Records audit events inside the caller's unit of work, so an event commits with its change or not at
+// all. The vocabulary is closed (AuditAction, AuditTargetType), and whose event it is (the reseller and
+// customer scope of FLOWS.md section 5) is derived from the target in one place, not by each caller.
 import type { EntityManager } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
 import { Customer } from '../customers/customer.entity';
 import type { User } from '../users/user.entity';
 import { AuditEvent } from './audit-event.entity';
 
-export interface AuditEntry {
-  action: string;
-  actorId?: string | null;
-  targetType?: string | null;
-  targetId?: string | null;
-  /** Whose event it is: a reseller sees events about itself and its customers. */
-  resellerId?: string | null;
-  customerId?: string | null;
+export enum AuditAction {
+  LOGIN_FAILED = 'LOGIN_FAILED',
+  LOGIN_SUCCEEDED = 'LOGIN_SUCCEEDED',
+  TOTP_FAILED = 'TOTP_FAILED',
+  PASSWORD_RESET_REQUESTED = 'PASSWORD_RESET_REQUESTED',
+  PASSWORD_CHANGED = 'PASSWORD_CHANGED',
+  TWO_FACTOR_ACTIVATION_REQUESTED = 'TWO_FACTOR_ACTIVATION_REQUESTED',
+  TWO_FACTOR_ACTIVATED = 'TWO_FACTOR_ACTIVATED',
+  TWO_FACTOR_CONFIRMED = 'TWO_FACTOR_CONFIRMED',
+  TWO_FACTOR_SECRET_DISPLAYED = 'TWO_FACTOR_SECRET_DISPLAYED',
+  TWO_FACTOR_RESET = 'TWO_FACTOR_RESET',
+  API_TOKEN_CREATED = 'API_TOKEN_CREATED',
+  API_TOKEN_USED = 'API_TOKEN_USED',
+  API_TOKEN_REVOKED = 'API_TOKEN_REVOKED',
+  USER_CREATED = 'USER_CREATED',
+  RESELLER_CREATED = 'RESELLER_CREATED',
+  CUSTOMER_CREATED = 'CUSTOMER_CREATED',
+  CUSTOMER_UPDATED = 'CUSTOMER_UPDATED',
+  LICENSE_CREATED = 'LICENSE_CREATED',
+  LICENSE_UPDATED = 'LICENSE_UPDATED',
+  LICENSE_REVOKED = 'LICENSE_REVOKED',
+}
+
+export enum AuditTargetType {
+  User = 'User',
+  ApiToken = 'ApiToken',
+  Reseller = 'Reseller',
+  Customer = 'Customer',
+  License = 'License',
+}
+
+type UserLike = Pick<User, 'id' | 'role' | 'reseller' | 'customer'>;
+
+/** What an event is about. Null: no known object (a sign-in attempt for an unknown address). */
+export type AuditTarget =
+  | { type: AuditTargetType.User; user: UserLike }
+  | { type: AuditTargetType.ApiToken; id: string; owner: UserLike }
+  | { type: AuditTargetType.Reseller; id: string }
+  | { type: AuditTargetType.Customer; id: string; resellerId: string }
+  | { type: AuditTargetType.License; id: string; customerId: string; resellerId: string }
+  | null;
+
+/** Who acted (null: the system or an anonymous caller) and from where. */
+export interface AuditBy {
+  actorId: string | null;
   clientAddress?: string | null;
 }
 
-export function recordAudit(em: EntityManager, entry: AuditEntry): AuditEvent {
-  const event = em.create(AuditEvent, {
-    action: entry.action,
-    actorId: entry.actorId ?? null,
-    targetType: entry.targetType ?? null,
-    targetId: entry.targetId ?? null,
-    resellerId: entry.resellerId ?? null,
-    customerId: entry.customerId ?? null,
-    clientAddress: entry.clientAddress ?? null,
-    at: new Date(),
-  });
-  em.persist(event);
-  return event;
-}
+/** Shorthands for the targets, so that callers name the object and nothing else. */
+export const target = {
+  user: (user: UserLike): AuditTarget => ({ type: AuditTargetType.User, user }),
+  apiToken: (id: string, owner: UserLike): AuditTarget => ({ type: AuditTargetType.ApiToken, id, owner }),
+  reseller: (id: string): AuditTarget => ({ type: AuditTargetType.Reseller, id }),
+  customer: (customer: { id: string; reseller: { id: string } }): AuditTarget => ({ type: AuditTargetType.Customer, id: customer.id, resellerId: customer.reseller.id }),
+  license: (license: { id: string; customer: { id: string }; reseller: { id: string } }): AuditTarget => ({
+    type: AuditTargetType.License,
+    id: license.id,
+    customerId: license.customer.id,
+    resellerId: license.reseller.id,
+  }),
+};
 
 /** Whose audit events concern a user: its reseller, or its customer and that customer's reseller. */
-export async function auditScopeOfUser(em: EntityManager, user: User): Promise<{ resellerId: string | null; customerId: string | null }> {
+export async function auditScopeOfUser(em: EntityManager, user: UserLike): Promise<{ resellerId: string | null; customerId: string | null }> {
   if (user.role === Role.RESELLER) return { resellerId: user.reseller?.id ?? null, customerId: null };
   if (user.role === Role.CUSTOMER && user.customer) {
     const customer = await em.findOne(Customer, user.customer.id, { fields: ['reseller'] });
     return { resellerId: customer?.reseller.id ?? null, customerId: user.customer.id };
   }
   return { resellerId: null, customerId: null };
+}
+
+async function scopeOf(em: EntityManager, t: AuditTarget): Promise<{ resellerId: string | null; customerId: string | null }> {
+  if (t === null) return { resellerId: null, customerId: null };
+  switch (t.type) {
+    case AuditTargetType.User:
+      return auditScopeOfUser(em, t.user);
+    case AuditTargetType.ApiToken:
+      return auditScopeOfUser(em, t.owner);
+    case AuditTargetType.Reseller:
+      return { resellerId: t.id, customerId: null };
+    case AuditTargetType.Customer:
+      return { resellerId: t.resellerId, customerId: t.id };
+    case AuditTargetType.License:
+      return { resellerId: t.resellerId, customerId: t.customerId };
+  }
+}
+
+function targetIdOf(t: NonNullable<AuditTarget>): string {
+  return t.type === AuditTargetType.User ? t.user.id : t.id;
+}
+
+/** Persists one audit event with the caller's flush or transaction; its scope comes from the target. */
+export async function audit(em: EntityManager, action: AuditAction, t: AuditTarget, by: AuditBy): Promise<AuditEvent> {
+  const scope = await scopeOf(em, t);
+  const event = em.create(AuditEvent, {
+    action,
+    actorId: by.actorId,
+    targetType: t?.type ?? null,
+    targetId: t ? targetIdOf(t) : null,
+    resellerId: scope.resellerId,
+    customerId: scope.customerId,
+    clientAddress: by.clientAddress ?? null,
+    at: new Date(),
+  });
+  em.persist(event);
+  return event;
 }

@@ -6,7 +6,7 @@ import type { Config } from '../../config';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { badInput, forbidden, rateLimited } from '../../errors';
 import type { Mailer } from '../mail/mailer';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import { AccountToken, AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './account-token.service';
@@ -55,7 +55,7 @@ export class EnrolmentService {
     });
     if (this.activationMethodOf(user) === TwoFactorActivationMethod.RESELLER_PORTAL) {
       const token = await this.accountTokens.issue(em, user.id, AccountTokenPurpose.TWO_FACTOR_ACTIVATION);
-      recordAudit(em, { action: 'TWO_FACTOR_ACTIVATION_REQUESTED', actorId: user.id, targetType: 'User', targetId: user.id, ...(await auditScopeOfUser(em, user)) });
+      await audit(em, AuditAction.TWO_FACTOR_ACTIVATION_REQUESTED, target.user(user), { actorId: user.id });
       await em.flush();
       await mail.fail();
       const url = new URL(this.config.resellerPortalUrl!);
@@ -63,7 +63,7 @@ export class EnrolmentService {
       return { method: TwoFactorActivationMethod.RESELLER_PORTAL, redirectUrl: url.toString() };
     }
     const token = await this.accountTokens.issue(em, user.id, AccountTokenPurpose.PASSWORD_RESET);
-    recordAudit(em, { action: 'TWO_FACTOR_ACTIVATION_REQUESTED', actorId: user.id, targetType: 'User', targetId: user.id, ...(await auditScopeOfUser(em, user)) });
+    await audit(em, AuditAction.TWO_FACTOR_ACTIVATION_REQUESTED, target.user(user), { actorId: user.id });
     await em.flush();
     await mail.fail();
     this.mailer.sendLater({
@@ -107,20 +107,13 @@ export class EnrolmentService {
     const user = row.user.getEntity();
     // The code is checked against the secret being enrolled, with the same limits and replay rule as sign-in.
     await this.totp.verify(em, user, code, meta, row.secretSealed);
-    const scope = await auditScopeOfUser(em, user);
     await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'setupToken');
       await tx.nativeUpdate(User, { id: user.id }, { totpSecretSealed: row.secretSealed, twoFactorEnabled: true });
       // Sessions that were waiting for 2FA setup are of no further use.
       await tx.nativeDelete('Session', { user: user.id, stage: SessionStage.TWO_FACTOR_SETUP_REQUIRED });
-      recordAudit(tx, {
-        action: row.alreadyEnrolled ? 'TWO_FACTOR_CONFIRMED' : 'TWO_FACTOR_ACTIVATED',
-        actorId: user.id,
-        targetType: 'User',
-        targetId: user.id,
-        ...scope,
-        clientAddress: meta.clientAddress,
-      });
+      const action = row.alreadyEnrolled ? AuditAction.TWO_FACTOR_CONFIRMED : AuditAction.TWO_FACTOR_ACTIVATED;
+      await audit(tx, action, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
     });
     return true;
   }

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { Config } from '../../config';
 import type { Background } from '../../common/background';
 import type { Mailer } from '../mail/mailer';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import { AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './account-token.service';
@@ -42,7 +42,7 @@ export class PasswordResetService {
       const mail = await this.limiter.reserve(work, 'MAIL_USER', user.id).catch(() => null);
       if (!mail) return; // limit reached: silently send nothing
       const token = await this.accountTokens.issue(work, user.id, AccountTokenPurpose.PASSWORD_RESET);
-      recordAudit(work, { action: 'PASSWORD_RESET_REQUESTED', targetType: 'User', targetId: user.id, ...(await auditScopeOfUser(work, user)), clientAddress: meta.clientAddress });
+      await audit(work, AuditAction.PASSWORD_RESET_REQUESTED, target.user(user), { actorId: null, clientAddress: meta.clientAddress });
       await work.flush();
       await mail.fail();
       await this.mailer.send({
@@ -76,18 +76,15 @@ export class PasswordResetService {
     const hadPassword = user.passwordHash !== null;
     const alreadyEnrolled = user.twoFactorEnabled && user.totpSecretSealed !== null;
     const secretSealed = alreadyEnrolled ? user.totpSecretSealed! : this.box.seal(generateTotpSecret(), user.id);
-    const scope = await auditScopeOfUser(em, user);
-
     const setupToken = await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'token');
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
       // A password reset ends every session and API token of the account and voids every other
       // outstanding link or setup token (the new setup token below is issued after).
       await this.sessions.revokeAllFor(tx, user.id);
-      recordAudit(tx, { action: 'PASSWORD_CHANGED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
-      if (alreadyEnrolled) {
-        recordAudit(tx, { action: 'TWO_FACTOR_SECRET_DISPLAYED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
-      }
+      const by = { actorId: user.id, clientAddress: meta.clientAddress };
+      await audit(tx, AuditAction.PASSWORD_CHANGED, target.user(user), by);
+      if (alreadyEnrolled) await audit(tx, AuditAction.TWO_FACTOR_SECRET_DISPLAYED, target.user(user), by);
       return this.accountTokens.issue(tx, user.id, AccountTokenPurpose.TOTP_SETUP, { secretSealed, alreadyEnrolled });
     });
 

@@ -7,7 +7,7 @@ import { readTime, sql } from '../../db/sql';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { AccountToken } from './account-token.entity';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import type { Principal } from './principal';
 import { hashToken, isWellFormedToken, newToken, TokenPrefix } from './secrets';
@@ -111,8 +111,7 @@ export class SessionService {
         // Compare-and-set on the value read: of concurrent requests only one moves lastUsedAt and records the use.
         const moved = await tx.nativeUpdate(ApiToken, { id: apiToken.id, lastUsedAt: apiToken.lastUsedAt }, { lastUsedAt: new Date(now) });
         if (moved === 1) {
-          const scope = await auditScopeOfUser(tx, user);
-          recordAudit(tx, { action: 'API_TOKEN_USED', actorId: user.id, targetType: 'ApiToken', targetId: apiToken.id, ...scope, clientAddress });
+          await audit(tx, AuditAction.API_TOKEN_USED, target.apiToken(apiToken.id, user), { actorId: user.id, clientAddress });
         }
       });
     }

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { unauthenticated } from '../../errors';
 import type { Metrics } from '../../metrics';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import type { AttemptLimiter } from './attempt-limiter';
 import { MAX_EMAIL_LENGTH, normalizeEmail } from './email-address';
@@ -49,15 +49,7 @@ export class SignInService {
     if (!user || !valid) {
       this.metrics.loginFailures.inc();
       await Promise.all([address.fail(), accountAttempt.fail()]);
-      const scope = user ? await auditScopeOfUser(em, user) : { resellerId: null, customerId: null };
-      recordAudit(em, {
-        action: 'LOGIN_FAILED',
-        actorId: user?.id ?? null,
-        targetType: user ? 'User' : null,
-        targetId: user?.id ?? null,
-        ...scope,
-        clientAddress: meta.clientAddress,
-      });
+      await audit(em, AuditAction.LOGIN_FAILED, user ? target.user(user) : null, { actorId: user?.id ?? null, clientAddress: meta.clientAddress });
       await em.flush();
       throw unauthenticated('Wrong e-mail address or password.');
     }
@@ -90,12 +82,11 @@ export class SignInService {
   }
 
   private async completeSignIn(em: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<LoginResult> {
-    const scope = await auditScopeOfUser(em, user);
     const token = await em.transactional(async (tx) => {
       // The limited session is spent once: of concurrent verifyTotp calls on it only one gets a session.
       if (replacesSessionId) await this.sessions.spend(tx, replacesSessionId, SessionStage.TOTP_REQUIRED);
       const token = this.sessions.create(tx, user.id, SessionStage.AUTHENTICATED);
-      recordAudit(tx, { action: 'LOGIN_SUCCEEDED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
+      await audit(tx, AuditAction.LOGIN_SUCCEEDED, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
       return token;
     });
     return { token, stage: SessionStage.AUTHENTICATED, twoFactorActivation: null };

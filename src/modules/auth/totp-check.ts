@@ -3,7 +3,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { badInput, unauthenticated } from '../../errors';
 import type { Metrics } from '../../metrics';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import type { AttemptLimiter } from './attempt-limiter';
 import type { SecretBox } from './secrets';
@@ -31,8 +31,7 @@ export class TotpCheck {
     const fail = async (error: Error) => {
       this.metrics.totpFailures.inc();
       await attempt.fail();
-      const scope = await auditScopeOfUser(em, user);
-      recordAudit(em, { action: 'TOTP_FAILED', actorId: user.id, targetType: 'User', targetId: user.id, ...scope, clientAddress: meta.clientAddress });
+      await audit(em, AuditAction.TOTP_FAILED, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
       await em.flush();
       return error;
     };

@@ -5,7 +5,7 @@ import { paginate, paginateGroups, type PageArgs } from '../../common/pagination
 import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, within } from '../access/visibility';
-import { recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
@@ -97,15 +97,7 @@ export class CustomerService {
         createdAt: new Date(),
         updatedAt: new Date(),
       });
-      recordAudit(tx, {
-        action: 'CUSTOMER_CREATED',
-        actorId: p.userId,
-        targetType: 'Customer',
-        targetId: created.id,
-        resellerId: reseller.id,
-        customerId: created.id,
-        clientAddress,
-      });
+      await audit(tx, AuditAction.CUSTOMER_CREATED, target.customer({ id: created.id, reseller }), { actorId: p.userId, clientAddress });
       return created;
     });
     return customer;
@@ -123,15 +115,7 @@ export class CustomerService {
     if (changed.length === 0) return customer;
     await em.transactional(async (tx) => {
       Object.assign(customer, changes);
-      recordAudit(tx, {
-        action: 'CUSTOMER_UPDATED',
-        actorId: p.userId,
-        targetType: 'Customer',
-        targetId: customer.id,
-        resellerId: customer.reseller.id,
-        customerId: customer.id,
-        clientAddress,
-      });
+      await audit(tx, AuditAction.CUSTOMER_UPDATED, target.customer(customer), { actorId: p.userId, clientAddress });
     });
     return customer;
   }

@@ -212,12 +212,14 @@ export async function importLicenses(
 async function createBatch(em: EntityManager, rows: (ParsedRow & { customer: Customer })[], attempt = 0): Promise<RowResult[]> {
   if (rows.length === 0) return [];
   try {
-    return await em.fork().transactional(async (tx) =>
-      rows.map((row) => {
-        const license = persistNewLicense(tx, { ...row, idempotencyOwnerId: IMPORT_OWNER }, { actorId: null, clientAddress: 'cli:import' });
-        return { line: row.line, status: 'created' as const, licenseId: license.id, key: license.key };
-      }),
-    );
+    return await em.fork().transactional(async (tx) => {
+      const created: RowResult[] = [];
+      for (const row of rows) {
+        const license = await persistNewLicense(tx, { ...row, idempotencyOwnerId: IMPORT_OWNER }, { actorId: null, clientAddress: 'cli:import' });
+        created.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
+      }
+      return created;
+    });
   } catch (error) {
     if (!(error instanceof UniqueConstraintViolationException)) throw error;
     if (rows.length === 1) {

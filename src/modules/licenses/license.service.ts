@@ -8,7 +8,7 @@ import { and, or, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sq
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { visibleCustomers, visibleLicenses, visibleLicensesSql, within } from '../access/visibility';
-import { recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target, type AuditBy } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
@@ -92,7 +92,7 @@ export const MAX_KEY_ATTEMPTS = 4;
  * audit event, both persisted in `tx` (the caller's transaction). The one way licenses are made: by the
  * API and by the CSV import.
  */
-export function persistNewLicense(tx: EntityManager, data: NewLicense, audit: { actorId: string | null; clientAddress: string | null }): License {
+export async function persistNewLicense(tx: EntityManager, data: NewLicense, by: AuditBy): Promise<License> {
   const now = new Date();
   const license = tx.create(License, {
     key: generateLicenseKey(),
@@ -108,15 +108,7 @@ export function persistNewLicense(tx: EntityManager, data: NewLicense, audit: { 
     createdAt: now,
     updatedAt: now,
   });
-  recordAudit(tx, {
-    action: 'LICENSE_CREATED',
-    actorId: audit.actorId,
-    targetType: 'License',
-    targetId: license.id,
-    resellerId: data.customer.reseller.id,
-    customerId: data.customer.id,
-    clientAddress: audit.clientAddress,
-  });
+  await audit(tx, AuditAction.LICENSE_CREATED, target.license({ id: license.id, customer: data.customer, reseller: data.customer.reseller }), by);
   return license;
 }
 
@@ -260,15 +252,7 @@ export class LicenseService {
     await em.transactional(async (tx) => {
       license.seats = seats;
       license.validUntil = validUntil;
-      recordAudit(tx, {
-        action: 'LICENSE_UPDATED',
-        actorId: p.userId,
-        targetType: 'License',
-        targetId: license.id,
-        resellerId: license.reseller.id,
-        customerId: license.customer.id,
-        clientAddress,
-      });
+      await audit(tx, AuditAction.LICENSE_UPDATED, target.license(license), { actorId: p.userId, clientAddress });
     });
     return license;
   }
@@ -280,15 +264,7 @@ export class LicenseService {
     if (license.revokedAt) return license;
     await em.transactional(async (tx) => {
       license.revokedAt = this.now();
-      recordAudit(tx, {
-        action: 'LICENSE_REVOKED',
-        actorId: p.userId,
-        targetType: 'License',
-        targetId: license.id,
-        resellerId: license.reseller.id,
-        customerId: license.customer.id,
-        clientAddress,
-      });
+      await audit(tx, AuditAction.LICENSE_REVOKED, target.license(license), { actorId: p.userId, clientAddress });
     });
     return license;
   }

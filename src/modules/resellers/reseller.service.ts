@@ -2,7 +2,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { paginate, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
-import { recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { visibleResellers, within } from '../access/visibility';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Reseller } from './reseller.entity';
@@ -26,7 +26,7 @@ export class ResellerService {
     // Created inside the transaction's own EntityManager, so a failed insert leaves nothing pending.
     const reseller = await em.transactional(async (tx) => {
       const created = tx.create(Reseller, { name, linkedToResellerPortal: input.linkedToResellerPortal ?? false, createdAt: new Date() });
-      recordAudit(tx, { action: 'RESELLER_CREATED', actorId: p.userId, targetType: 'Reseller', targetId: created.id, resellerId: created.id, clientAddress });
+      await audit(tx, AuditAction.RESELLER_CREATED, target.reseller(created.id), { actorId: p.userId, clientAddress });
       return created;
     });
     return reseller;

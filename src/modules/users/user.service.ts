@@ -6,7 +6,7 @@ import { paginate, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
 import { visibleCustomers, visibleResellers, visibleUsers, within } from '../access/visibility';
-import { auditScopeOfUser, recordAudit } from '../audit/audit.service';
+import { audit, AuditAction, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { PasswordResetService } from '../auth/password-reset.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
@@ -94,15 +94,7 @@ export class UserService {
           updatedAt: new Date(),
         });
         link = await this.invitations.issueInvitation(tx, created.id);
-        recordAudit(tx, {
-          action: 'USER_CREATED',
-          actorId: p.userId,
-          targetType: 'User',
-          targetId: created.id,
-          resellerId: reseller?.id ?? customer?.reseller.id ?? null,
-          customerId: customer?.id ?? null,
-          clientAddress,
-        });
+        await audit(tx, AuditAction.USER_CREATED, target.user(created), { actorId: p.userId, clientAddress });
         return created;
       });
     } catch (error) {
@@ -118,18 +110,10 @@ export class UserService {
     const user = await this.findVisible(em, p, userId);
     if (!user) throw notFound('user');
     const actor = await em.findOneOrFail(User, p.userId);
-    const scope = await auditScopeOfUser(em, user);
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { twoFactorEnabled: false, totpSecretSealed: null, totpLastStep: null });
       await this.sessions.revokeAllFor(tx, user.id);
-      recordAudit(tx, {
-        action: 'TWO_FACTOR_RESET',
-        actorId: p.userId,
-        targetType: 'User',
-        targetId: user.id,
-        ...scope,
-        clientAddress,
-      });
+      await audit(tx, AuditAction.TWO_FACTOR_RESET, target.user(user), { actorId: p.userId, clientAddress });
     });
     user.twoFactorEnabled = false;
     user.totpLastStep = null;
