@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadDotEnv } from '../config';
 import { migrate, openOrm } from '../db/orm';
+import { tightenFolder } from '../common/private-files';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
 import { CsvFormatError, exportLicenses, importLicenses, reportCsv } from '../modules/imports/license-csv';
@@ -93,6 +94,7 @@ async function run(argv: string[]): Promise<void> {
   const config = loadConfig();
   // Operator output goes to stdout; the server's info logs would only clutter it.
   const log = createLogger(config.logLevel === 'info' ? 'error' : config.logLevel);
+  tightenFolder(config.dataDir);
   const orm = await openOrm(config.database);
   try {
     await migrate(orm);
