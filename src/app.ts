@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
 import { createContext, type Context } from './context';
 import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
+import { tightenFolder } from './common/private-files';
 import { ErrorCode } from './errors';
 import { createFormatError } from './graphql/format-error';
 import { requestLimitsRule } from './graphql/limits';
@@ -69,6 +70,7 @@ function scheduleExpiryReminders(services: Services): () => void {
 
 export async function startApp(config: Config, options: { log?: Logger; orm?: OrmOptions } = {}): Promise<App> {
   const log = options.log ?? createLogger(config.logLevel);
+  tightenFolder(config.dataDir);
   const orm: Orm = await openOrm(config.database, options.orm);
   try {
     await migrate(orm);

@@ -110,7 +110,8 @@ function parseTrustProxy(value: string | undefined): number {
 function developmentSecretKey(dataDir: string): string {
   const file = join(dataDir, 'secret.key');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dirname(file), { recursive: true });
+  // The data folder is owner-only, like the key in it (see common/private-files.ts).
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const key = randomBytes(32).toString('base64');
   writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

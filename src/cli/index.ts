@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadDotEnv } from '../config';
 import { migrate, openOrm } from '../db/orm';
+import { tightenFolder } from '../common/private-files';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
 import { CsvFormatError, exportLicenses, importLicenses, reportCsv } from '../modules/imports/license-csv';
@@ -15,7 +16,9 @@ const USAGE = `usage: npm run cli -- <command>
 
 commands:
   create-admin --email <e> --name <n>       create an ADMIN and e-mail the invitation (the link is printed too)
-  import-licenses --file <csv> [--dry-run]   create licenses from a CSV file; per-row report on stdout
+  import-licenses --file <csv> [--reseller <id>] [--dry-run]
+                                             create licenses from a CSV file; per-row report on stdout
+                                             (customer names resolve among --reseller's customers or the row's reseller column)
   export-licenses [--reseller <id>]          write licenses as CSV to stdout
   send-expiry-reminders                      e-mail each reseller's users a digest of licenses expiring within 30, 7 and 1 days
 `;
@@ -34,7 +37,7 @@ const commands: Record<string, Command> = {
   },
 
   async 'import-licenses'(args, services) {
-    const { values } = parseArgs({ args, options: { file: { type: 'string' }, 'dry-run': { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({ args, options: { file: { type: 'string' }, reseller: { type: 'string' }, 'dry-run': { type: 'boolean' } }, strict: true });
     if (!values.file) throw new UsageError('import-licenses needs --file <csv>');
     let text: string;
     try {
@@ -45,6 +48,7 @@ const commands: Record<string, Command> = {
     const started = Date.now();
     const summary = await importLicenses(services.orm.em.fork(), text, {
       dryRun: values['dry-run'] ?? false,
+      resellerId: values.reseller,
       onProgress: (done, total) => {
         if (total >= 1000) process.stderr.write(`\rprocessed ${done}/${total} rows`);
       },
@@ -90,6 +94,7 @@ async function run(argv: string[]): Promise<void> {
   const config = loadConfig();
   // Operator output goes to stdout; the server's info logs would only clutter it.
   const log = createLogger(config.logLevel === 'info' ? 'error' : config.logLevel);
+  tightenFolder(config.dataDir);
   const orm = await openOrm(config.database);
   try {
     await migrate(orm);

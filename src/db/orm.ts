@@ -3,8 +3,8 @@
 import { MikroORM as PgORM, type Options as PgOptions } from '@mikro-orm/postgresql';
 import { MikroORM as SqliteORM, type Options as SqliteOptions } from '@mikro-orm/sqlite';
 import { Migrator } from '@mikro-orm/migrations';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeFolder, privateSqliteFile } from '../common/private-files';
 import type { DatabaseConfig } from '../config';
 import { migrationsList } from '../../migrations';
 import { entities } from './entities';
@@ -48,7 +48,10 @@ function commonOptions(options: OrmOptions) {
 
 export async function openOrm(database: DatabaseConfig, options: OrmOptions = {}): Promise<Orm> {
   if (database.engine === 'sqlite') {
-    if (database.path !== ':memory:') mkdirSync(dirname(database.path), { recursive: true });
+    if (database.path !== ':memory:') {
+      makeFolder(dirname(database.path));
+      privateSqliteFile(database.path);
+    }
     const sqliteOptions: SqliteOptions = {
       ...commonOptions(options),
       dbName: database.path,

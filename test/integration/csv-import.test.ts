@@ -12,7 +12,7 @@ import { AuditEvent } from '../../src/modules/audit/audit-event.entity';
 import { License } from '../../src/modules/licenses/license.entity';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
-import { makeCustomer, makeReseller } from '../factories';
+import { makeCustomer, makeLicense, makeReseller } from '../factories';
 import { runCli, type CliResult } from '../helpers/cli';
 import { startTestServer, usingPostgres, type TestServer } from '../helpers/server';
 
@@ -97,7 +97,7 @@ describe('CSV import and export of licenses (CLI)', function () {
       [globex.name, 'MOBILE_SECURITY', 100000, '2026-02-01T08:30:00Z', '2027-02-01T08:30:00Z', ''],
     ];
     const before = await countLicenses();
-    const res = await importCsv(csv(rows));
+    const res = await importCsv(csv(rows), '--reseller', reseller.id);
     expect(res.code, res.stderr).to.equal(0);
     const out = report(res);
     expect(out.map((r) => [r.line, r.status])).to.deep.equal([
@@ -137,13 +137,13 @@ describe('CSV import and export of licenses (CLI)', function () {
       [acme.name, 'MDM', 3, day(1), day(90), ''],
       [globex.name, 'MOBILE_SECURITY', 9, '', day(900), ''],
     ]);
-    const first = await importCsv(text);
+    const first = await importCsv(text, '--reseller', reseller.id);
     expect(first.code, first.stderr).to.equal(0);
     expect(report(first).map((r) => r.status)).to.deep.equal(['created', 'created', 'created', 'created']);
     const count = await countLicenses();
 
     for (let run = 0; run < 2; run++) {
-      const again = await importCsv(text);
+      const again = await importCsv(text, '--reseller', reseller.id);
       expect(again.code, again.stderr).to.equal(0);
       const out = report(again);
       expect(out.map((r) => r.status)).to.deep.equal(['exists', 'exists', 'exists', 'exists']);
@@ -183,7 +183,7 @@ describe('CSV import and export of licenses (CLI)', function () {
     ]);
     const licenses = await countLicenses();
     const events = await fork().count(AuditEvent, {});
-    const dry = await importCsv(text, '--dry-run');
+    const dry = await importCsv(text, '--dry-run', '--reseller', reseller.id);
     expect(dry.code, dry.stderr).to.equal(2);
     expect(report(dry).map((r) => [r.line, r.status, r.code, r.field])).to.deep.equal([
       ['2', 'valid', '', ''],
@@ -199,11 +199,11 @@ describe('CSV import and export of licenses (CLI)', function () {
       [acme.id, 'MDM', 5, day(0), day(30), `dry-${tag}-1`],
       [globex.name, 'MDM', 8, day(0), day(60), ''],
     ]);
-    const cleanDry = await importCsv(clean, '--dry-run');
+    const cleanDry = await importCsv(clean, '--dry-run', '--reseller', reseller.id);
     expect(cleanDry.code, cleanDry.stderr).to.equal(0);
     expect(report(cleanDry).map((r) => r.status)).to.deep.equal(['valid', 'valid']);
     expect(await countLicenses()).to.equal(licenses);
-    const real = await importCsv(clean);
+    const real = await importCsv(clean, '--reseller', reseller.id);
     expect(report(real).map((r) => r.status)).to.deep.equal(['created', 'created']);
     expect(await countLicenses()).to.equal(licenses + 2);
   });
@@ -230,6 +230,8 @@ describe('CSV import and export of licenses (CLI)', function () {
         [globex.name.toUpperCase(), 'MDM', 24, day(0), day(30), `ref-${tag}-4`],
         [globex.name.slice(0, -2), 'MDM', 25, day(0), day(30), `ref-${tag}-5`],
       ]),
+      '--reseller',
+      reseller.id,
     );
     expect(res.code, res.stderr).to.equal(2);
     const out = report(res);
@@ -282,10 +284,10 @@ describe('CSV import and export of licenses (CLI)', function () {
 
   it('a file with bad rows: per-row report with line numbers and codes, exit 2, and every valid row imported', async () => {
     const tag = unique();
+    // Two customers of the same reseller share a name: only their ids tell them apart.
     const twin = `Twin ${tag}`;
-    const other = await makeReseller(s);
     await makeCustomer(s, reseller, { name: twin });
-    await makeCustomer(s, other, { name: twin });
+    await makeCustomer(s, reseller, { name: twin });
     const licenses = await countLicenses();
     const rows = [
       /* 2 */ [acme.id, 'MDM', 5, day(0), day(30), `bad-${tag}-ok1`],
@@ -306,7 +308,7 @@ describe('CSV import and export of licenses (CLI)', function () {
       /* 17 */ [acme.id, 'MDM', 5, day(0), day(30), `bad-${tag}-surplus`, 'surplus'],
       /* 18 */ [acme.name, 'MDM', 7, day(0), day(30), `bad-${tag}-ok4`],
     ];
-    const res = await importCsv(csv(rows));
+    const res = await importCsv(csv(rows), '--reseller', reseller.id);
     expect(res.code, res.stderr).to.equal(2);
     const out = report(res);
     expect(out.map((r) => [r.line, r.status, r.code, r.field])).to.deep.equal([
@@ -376,7 +378,7 @@ describe('CSV import and export of licenses (CLI)', function () {
     const rows = Array.from({ length: 60 }, (_, i) => [i % 2 ? acme.id : globex.name, 'MDM', i + 1, day(0), day(100), i % 3 ? `race-${tag}-${i}` : '']);
     const text = csv(rows);
     const licenses = await countLicenses();
-    const [a, b] = await Promise.all([importCsv(text), importCsv(text)]);
+    const [a, b] = await Promise.all([importCsv(text, '--reseller', reseller.id), importCsv(text, '--reseller', reseller.id)]);
     expect(a.code, a.stderr).to.equal(0);
     expect(b.code, b.stderr).to.equal(0);
     const created = report(a).filter((r) => r.status === 'created').length + report(b).filter((r) => r.status === 'created').length;
@@ -402,7 +404,7 @@ describe('CSV import and export of licenses (CLI)', function () {
       const licenses = await countLicenses();
       const path = file(csv(rows));
       const started = process.hrtime.bigint();
-      const res = await runCli(['import-licenses', '--file', path], s.env);
+      const res = await runCli(['import-licenses', '--file', path, '--reseller', reseller.id], s.env);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       expect(res.code, res.stderr.slice(-2000)).to.equal(0);
       const out = report(res);
@@ -432,7 +434,7 @@ describe('CSV import and export of licenses (CLI)', function () {
       [c1.name, 'MDM', 30, day(-800), day(-400), `exp-${tag}-expired`],
       [c2.id, 'MDM', 40, '2026-03-01T12:00:00+02:00', '2099-03-01T12:00:00.250Z', ''],
     ];
-    const imported = await importCsv(csv(rows));
+    const imported = await importCsv(csv(rows), '--reseller', own.id);
     expect(imported.code, imported.stderr).to.equal(0);
     const out = report(imported);
 
@@ -492,5 +494,128 @@ describe('CSV import and export of licenses (CLI)', function () {
     const total = await countLicenses();
     expect(all).to.have.length(total);
     expect(new Set(all.map((r) => r.key)).size).to.equal(total);
+  });
+
+  it("a customer name resolves only among the customers of the row's reseller (reseller column or --reseller)", async () => {
+    const tag = unique();
+    const a = await makeReseller(s);
+    const b = await makeReseller(s);
+    const acmeA = await makeCustomer(s, a, { name: `Acme ${tag}` });
+    const acmeB = await makeCustomer(s, b, { name: `Acme ${tag}` });
+    const onlyB = await makeCustomer(s, b, { name: `Only B ${tag}` });
+    const withColumn = [...HEADER, 'reseller'];
+    const licenses = await countLicenses();
+
+    // The reseller column: the same name is A's customer in A's row and B's in B's, without an
+    // idempotencyKey too (two licenses, not one).
+    const byColumn = await importCsv(
+      csv(
+        [
+          /* 2 */ [acmeA.name, 'MDM', 3, day(0), day(30), '', a.id],
+          /* 3 */ [acmeA.name, 'MDM', 3, day(0), day(30), '', b.id],
+          /* 4 */ [onlyB.name, 'MDM', 4, day(0), day(30), `scope-${tag}-foreign`, a.id],
+          /* 5 */ [acmeB.id, 'MDM', 5, day(0), day(30), `scope-${tag}-foreign-id`, a.id],
+          /* 6 */ [acmeA.name, 'MDM', 6, day(0), day(30), `scope-${tag}-no-reseller`, ''],
+          /* 7 */ [onlyB.name, 'MDM', 7, day(0), day(30), `scope-${tag}-unique-no-reseller`, ''],
+          /* 8 */ [acmeB.id, 'MDM', 8, day(0), day(30), `scope-${tag}-id-no-reseller`, ''],
+          /* 9 */ [acmeA.name, 'MDM', 9, day(0), day(30), `scope-${tag}-unknown-reseller`, `rsl_${'0'.repeat(24)}`],
+        ],
+        withColumn,
+      ),
+    );
+    expect(byColumn.code, byColumn.stderr).to.equal(2);
+    const out = report(byColumn);
+    expect(out.map((r) => [r.line, r.status, r.code, r.field])).to.deep.equal([
+      ['2', 'created', '', ''],
+      ['3', 'created', '', ''],
+      ['4', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['5', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['6', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['7', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['8', 'created', '', ''],
+      ['9', 'error', 'NOT_FOUND', 'reseller'],
+    ]);
+    expect(out[4]!.message).to.match(/needs the row's reseller/);
+    const created = async (line: string) => fork().findOneOrFail(License, { id: out.find((r) => r.line === line)!.licenseId });
+    expect([(await created('2')).customer.id, (await created('2')).reseller.id]).to.deep.equal([acmeA.id, a.id]);
+    expect([(await created('3')).customer.id, (await created('3')).reseller.id]).to.deep.equal([acmeB.id, b.id]);
+    expect((await created('8')).customer.id).to.equal(acmeB.id);
+    expect(await countLicenses()).to.equal(licenses + 3);
+
+    // --reseller scopes every row of the file; a row's own reseller must agree with it.
+    const byOption = await importCsv(
+      csv(
+        [
+          /* 2 */ [acmeA.name, 'MDM', 10, day(0), day(30), `scope-${tag}-option`, ''],
+          /* 3 */ [onlyB.name, 'MDM', 11, day(0), day(30), `scope-${tag}-option-foreign`, ''],
+          /* 4 */ [acmeA.name, 'MDM', 12, day(0), day(30), `scope-${tag}-option-other`, b.id],
+        ],
+        withColumn,
+      ),
+      '--reseller',
+      a.id,
+    );
+    expect(report(byOption).map((r) => [r.line, r.status, r.code, r.field])).to.deep.equal([
+      ['2', 'created', '', ''],
+      ['3', 'error', 'BAD_USER_INPUT', 'customer'],
+      ['4', 'error', 'BAD_USER_INPUT', 'reseller'],
+    ]);
+    expect((await fork().findOneOrFail(License, { idempotencyKey: `scope-${tag}-option` })).customer.id).to.equal(acmeA.id);
+    // Nothing of a refused row was created, under either reseller.
+    expect(await fork().count(License, { idempotencyKey: { $like: `scope-${tag}-%` } })).to.equal(2);
+    expect(await countLicenses()).to.equal(licenses + 4);
+
+    // An unknown --reseller fails the whole file.
+    const unknown = await importCsv(csv([[acmeA.id, 'MDM', 1, day(0), day(30), `scope-${tag}-x`]]), '--reseller', `rsl_${'0'.repeat(24)}`);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stderr).to.match(/^error: No reseller/);
+    expect(await countLicenses()).to.equal(licenses + 4);
+  });
+
+  it("export-licenses writes a cell that a spreadsheet would run as a formula with a leading ', and importing the export gets the values back", async () => {
+    const tag = unique();
+    const own = await makeReseller(s);
+    const formula = await makeCustomer(s, own, { name: `=HYPERLINK("http://evil.example") ${tag}` });
+    const keys = [`=cmd|' /C calc'!A0 ${tag}`, `+1+2 ${tag}`, `-2+3 ${tag}`, `@SUM(A1) ${tag}`, `'=quoted ${tag}`, `plain ${tag}`];
+    // The export quotes the name of a customer as written, or as a spreadsheet saves it with its `'`.
+    // A file's leading ' before a formula character is the spreadsheet's text marker, not part of the
+    // value: a key that really starts with "'=" is written "''=".
+    const rows = keys.map((key, i) => [i % 2 ? `'${formula.name}` : formula.name, 'MDM', i + 1, day(0), day(30), key.startsWith("'") ? `'${key}` : key]);
+    const imported = await importCsv(csv(rows), '--reseller', own.id);
+    expect(imported.code, imported.stderr).to.equal(0);
+    expect(report(imported).map((r) => r.status)).to.deep.equal(keys.map(() => 'created'));
+    const stored = await fork().find(License, { customer: formula.id }, { orderBy: { seats: 'asc' } });
+    expect(stored.map((l) => l.idempotencyKey)).to.deep.equal(keys);
+    // Tab and carriage return can only come from the API (the import trims its cells).
+    for (const [i, start] of ['\t', '\r'].entries()) {
+      const license = await makeLicense(s, formula, { seats: 100 + i });
+      await fork().nativeUpdate(License, { id: license.id }, { idempotencyOwnerId: 'cli:import', idempotencyKey: `${start}ctl ${tag}` });
+    }
+
+    const res = await runCli(['export-licenses', '--reseller', own.id], s.env);
+    expect(res.code, res.stderr).to.equal(0);
+    const exported = parse(res.stdout, { columns: true }) as ExportRow[];
+    // (Licenses of one import share their creation time: the order among them is the ids'.)
+    expect(exported.map((r) => r.idempotencyKey).sort()).to.deep.equal(
+      [
+      `'=cmd|' /C calc'!A0 ${tag}`,
+      `'+1+2 ${tag}`,
+      `'-2+3 ${tag}`,
+      `'@SUM(A1) ${tag}`,
+      `''=quoted ${tag}`,
+      `plain ${tag}`,
+      `'\tctl ${tag}`,
+      `'\rctl ${tag}`,
+      ].sort(),
+    );
+    // No cell of the file starts like a formula.
+    for (const cells of parse(res.stdout) as string[][]) for (const cell of cells) expect(cell, cell).to.not.match(/^[=+\-@\t\r]/);
+
+    // Importing the export recognises every row by its original key: nothing is created twice.
+    const licenses = await countLicenses();
+    const back = await importCsv(res.stdout);
+    expect(back.code, back.stderr).to.equal(0);
+    expect(report(back).map((r) => r.status)).to.deep.equal(exported.map(() => 'exists'));
+    expect(await countLicenses()).to.equal(licenses);
   });
 });

@@ -3,7 +3,7 @@
 // never wait behind a write transaction nor see its uncommitted rows, read inside a transaction through
 // it, and cannot write on SQLite's read connections.
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Role } from '../../src/common/enums';
@@ -119,6 +119,62 @@ describe('database', () => {
       expect(error?.message).to.match(/readonly|read-only/i);
       const [row] = await s.app.services.reader.rows<{ seats: number }>(em, sql('select seats from license where id = ?', license.id));
       expect(row!.seats).to.equal(5);
+    });
+  });
+
+  describe('files', () => {
+    const modeOf = (path: string) => statSync(path).mode & 0o777;
+    const dataFiles = (dataDir: string) => [dataDir, ...readdirSync(dataDir).map((name) => join(dataDir, name))];
+    let root: string;
+    let umask: number;
+    beforeEach(() => {
+      root = mkdtempSync(join(tmpdir(), 'lp-files-'));
+      // The usual umask, under which files are created readable by everyone unless made otherwise.
+      umask = process.umask(0o022);
+    });
+    afterEach(() => {
+      process.umask(umask);
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    function env(dataDir: string): Record<string, string> {
+      // SQLite in a data folder that does not exist yet; no SECRET_KEY, so the development key is kept there too.
+      return { DATA_DIR: dataDir, DATABASE_URL: `sqlite:${join(dataDir, 'portal.sqlite')}`, SECRET_KEY: '' };
+    }
+
+    it('on a fresh start the data folder, the SQLite file with its -wal and -shm, and secret.key are readable by the owner only', async () => {
+      const dataDir = join(root, 'new', 'data');
+      const server = await startTestServer(env(dataDir));
+      try {
+        await makeReseller(server);
+        const names = readdirSync(dataDir).sort();
+        expect(names).to.include.members(['portal.sqlite', 'portal.sqlite-wal', 'portal.sqlite-shm', 'secret.key']);
+        expect(modeOf(dataDir).toString(8)).to.equal('700');
+        for (const name of names) expect(modeOf(join(dataDir, name)).toString(8), name).to.equal('600');
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('an older install with a readable data folder and SQLite file (and a leftover -wal and -shm) is tightened at start', async () => {
+      const dataDir = join(root, 'data');
+      const first = await startTestServer(env(dataDir));
+      await first.stop();
+      // As an older version left them: rwxr-xr-x and rw-r--r--.
+      chmodSync(dataDir, 0o755);
+      chmodSync(join(dataDir, 'portal.sqlite'), 0o644);
+      for (const leftover of ['portal.sqlite-wal', 'portal.sqlite-shm']) writeFileSync(join(dataDir, leftover), '', { flag: 'a', mode: 0o644 });
+      chmodSync(join(dataDir, 'portal.sqlite-wal'), 0o644);
+      chmodSync(join(dataDir, 'portal.sqlite-shm'), 0o644);
+
+      const second = await startTestServer(env(dataDir));
+      try {
+        expect(await makeReseller(second)).to.have.property('id');
+        for (const path of dataFiles(dataDir)) expect(modeOf(path) & 0o077, path).to.equal(0);
+        expect(readdirSync(dataDir)).to.include.members(['portal.sqlite-wal', 'portal.sqlite-shm']);
+      } finally {
+        await second.stop();
+      }
     });
   });
 });

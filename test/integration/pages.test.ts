@@ -156,7 +156,7 @@ describe('pages: password, QR code and code in the browser', function () {
     const first = await client.get(`/reset-password?token=${encodeURIComponent(token)}`);
     expect(first.status).to.equal(303);
     expect(first.location).to.equal('/reset-password');
-    expect(client.cookies.has('lp_flow')).to.equal(true);
+    expect(client.cookies.has('__Host-lp_flow')).to.equal(true);
 
     const form = await client.open(first.location!);
     expect(form.status).to.equal(200);
@@ -429,13 +429,47 @@ describe('pages: password, QR code and code in the browser', function () {
     const { token } = await invitedUser();
     const client = new PageClient(s.url);
     const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}`);
-    const value = client.cookies.get('lp_flow')!;
-    client.cookies.set('lp_flow', value.slice(0, -4) + (value.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
+    const value = client.cookies.get('__Host-lp_flow')!;
+    client.cookies.set('__Host-lp_flow', value.slice(0, -4) + (value.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
     const posted = await client.post('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
     expect(posted.status).to.equal(403);
     const page = await client.get('/reset-password');
     expect(page.status).to.equal(303);
     expect(page.location).to.equal('/reset-password/new-link');
+  });
+
+  it('with an https PUBLIC_URL every page cookie is Secure (the flow cookie also __Host-), though the server itself speaks plain HTTP', async () => {
+    const { token } = await invitedUser();
+    const client = new PageClient(s.url);
+    const qr = await toQrPage(client, token);
+    expect(h1Of(qr.html)).to.equal('Set up your authenticator app');
+    await client.open('/reset-password/new-link?lang=de');
+    const cookies = client.seen.flatMap((page) => page.headers.getSetCookie());
+    expect(cookies.map((c) => c.split('=', 1)[0])).to.include.members(['__Host-lp_flow', 'lp_lang']);
+    for (const cookie of cookies) {
+      expect(cookie.split('; '), cookie).to.include.members(['Secure', 'HttpOnly', 'Path=/']);
+      expect(cookie).to.not.match(/Domain=/i);
+    }
+    expect(client.cookies.has('lp_flow')).to.equal(false);
+  });
+
+  it('with an http PUBLIC_URL the page cookies are not Secure (a browser would drop them) and the flow works', async () => {
+    const plain = await startTestServer({ PUBLIC_URL: 'http://portal.example.test' });
+    try {
+      const u = await makeUser(plain, { role: Role.ADMIN, twoFactor: false, password: false });
+      const em = plain.app.services.orm.em.fork();
+      const token = await plain.app.services.accountTokens.issue(em, u.user.id, AccountTokenPurpose.INVITATION);
+      await em.flush();
+      const client = new PageClient(plain.url);
+      const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}&lang=en`);
+      const qr = await client.submit('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+      expect(h1Of(qr.html)).to.equal('Set up your authenticator app');
+      const cookies = client.seen.flatMap((page) => page.headers.getSetCookie());
+      expect(cookies.map((c) => c.split('=', 1)[0])).to.include.members(['lp_flow', 'lp_lang']);
+      for (const cookie of cookies) expect(cookie.split('; '), cookie).to.not.include('Secure');
+    } finally {
+      await plain.stop();
+    }
   });
 
   it('a double-clicked submit does not end the flow: both answers lead to the same secret', async () => {

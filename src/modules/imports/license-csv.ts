@@ -2,6 +2,9 @@
 // Import: every row is validated like createLicense; valid rows are created in batches, each batch in
 // one transaction; a bad row is reported and skipped, never taking valid rows with it. Rows are
 // idempotent across runs through their idempotencyKey (derived from the row when the column is empty).
+// A customer name resolves only among the customers of the row's reseller (its `reseller` column or
+// --reseller): the same name at another reseller must never receive the license. Cells that a
+// spreadsheet would run as a formula are written with a leading `'` and read back without it.
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
@@ -10,12 +13,16 @@ import { LicenseKind } from '../../common/enums';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { keysetCondition } from '../../common/pagination';
 import { Customer } from '../customers/customer.entity';
+import { Reseller } from '../resellers/reseller.entity';
 import { checkIdempotencyKey, checkKind, checkSeats, checkWindow } from '../licenses/license-rules';
 import { License } from '../licenses/license.entity';
 import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
 
-export const IMPORT_COLUMNS = ['customer', 'kind', 'seats', 'validFrom', 'validUntil', 'idempotencyKey'] as const;
-const EXPORT_COLUMNS = [...IMPORT_COLUMNS, 'key', 'status'] as const;
+const LICENSE_COLUMNS = ['customer', 'kind', 'seats', 'validFrom', 'validUntil', 'idempotencyKey'] as const;
+/** `reseller` (optional) scopes the row's customer name; the export names customers by id and needs none. */
+export const IMPORT_COLUMNS = [...LICENSE_COLUMNS, 'reseller'] as const;
+const REQUIRED_COLUMNS = ['customer', 'kind', 'seats', 'validUntil'];
+const EXPORT_COLUMNS = [...LICENSE_COLUMNS, 'key', 'status'] as const;
 /** Imported licenses belong to this caller for idempotency (keys are unique per caller). */
 const IMPORT_OWNER = 'cli:import';
 const BATCH = 500;
@@ -43,14 +50,45 @@ export interface ImportSummary {
 interface ParsedRow {
   line: number;
   customerRef: string;
+  /** The row's reseller id (its column, else --reseller); null when neither names one. */
+  resellerId: string | null;
   kind: LicenseKind;
   seats: number;
   validFrom: Date;
   validUntil: Date;
-  idempotencyKey: string;
+  /** The idempotencyKey column; null: derived from the row once its customer is known. */
+  givenKey: string | null;
+  /** The row's content that a derived key hashes, besides the customer's id. */
+  content: string[];
 }
 
+type ReadyRow = ParsedRow & { customer: Customer; idempotencyKey: string };
+
 export class CsvFormatError extends Error {}
+
+/**
+ * What spreadsheets (Excel, LibreOffice, Google Sheets; Apple Numbers also the full-width forms) run as
+ * a formula when a cell starts with it. csv-stringify's `escape_formulas` knows the same characters,
+ * but we also escape a value that already starts with `'` before one of them, so that reading the
+ * export back (`unescapeCell`) returns every value exactly as it was: "=x" <-> "'=x", "'=x" <-> "''=x".
+ */
+const FORMULA_START = /^'*[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/** A cell as written to a CSV file: a possible formula is prefixed with `'` (shown, not run). */
+export function escapeCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+/** The inverse of escapeCell, for the free-text cells of an imported file. */
+export function unescapeCell(value: string): string {
+  return value.startsWith("'") && FORMULA_START.test(value) ? value.slice(1) : value;
+}
+
+/** Every string cell of every CSV this module writes goes through escapeCell. */
+const stringifyCells = (rows: unknown[][], options: Parameters<typeof stringify>[1] = {}) =>
+  stringify(rows, { ...options, cast: { string: escapeCell } });
+
+const textCell = (record: Record<string, string>, column: string) => unescapeCell((record[column] ?? '').trim());
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
@@ -62,9 +100,13 @@ function parseDate(value: string, field: string): Date | null {
   return date;
 }
 
-function parseRow(record: Record<string, string>, line: number, now: Date): ParsedRow {
-  const customerRef = (record.customer ?? '').trim();
+function parseRow(record: Record<string, string>, line: number, now: Date, resellerOption: string | null): ParsedRow {
+  const customerRef = textCell(record, 'customer');
   if (!customerRef) throw badInput('customer is empty.', 'customer');
+  const resellerCell = textCell(record, 'reseller');
+  if (resellerCell && resellerOption && resellerCell !== resellerOption) {
+    throw badInput(`The row's reseller ${resellerCell} is not the --reseller ${resellerOption} of this import.`, 'reseller');
+  }
   const kind = checkKind((record.kind ?? '').trim().toUpperCase());
   const seatsText = (record.seats ?? '').trim();
   if (!/^\d+$/.test(seatsText)) throw badInput('seats must be a whole number.', 'seats');
@@ -72,12 +114,18 @@ function parseRow(record: Record<string, string>, line: number, now: Date): Pars
   const until = parseDate((record.validUntil ?? '').trim(), 'validUntil');
   if (!until) throw badInput('validUntil is empty.', 'validUntil');
   const window = checkWindow(parseDate((record.validFrom ?? '').trim(), 'validFrom'), until, now);
-  const given = (record.idempotencyKey ?? '').trim();
-  // Without a key, the row's own content is its key: re-running the file still creates nothing twice.
-  const idempotencyKey =
-    checkIdempotencyKey(given || null) ??
-    `row:${createHash('sha256').update([customerRef, kind, seats, (record.validFrom ?? '').trim(), until.toISOString()].join('\u0000')).digest('hex').slice(0, 40)}`;
-  return { line, customerRef, kind, seats, ...window, idempotencyKey };
+  const givenKey = checkIdempotencyKey(textCell(record, 'idempotencyKey') || null);
+  const content = [kind, String(seats), (record.validFrom ?? '').trim(), until.toISOString()];
+  return { line, customerRef, resellerId: resellerCell || resellerOption, kind, seats, ...window, givenKey, content };
+}
+
+/**
+ * Without a key, the row's own content is its key: re-running the file still creates nothing twice.
+ * The customer enters by its id (for a row naming it by id the same text as ever), so "Acme" of two
+ * resellers are two licenses, not one.
+ */
+function derivedKey(customer: Customer, row: ParsedRow): string {
+  return `row:${createHash('sha256').update([customer.id, ...row.content].join('\u0000')).digest('hex').slice(0, 40)}`;
 }
 
 function errorRow(line: number, error: unknown): RowResult {
@@ -113,7 +161,7 @@ function readCsvLines(text: string): { line: number; record: Record<string, stri
   } catch (error) {
     throw new CsvFormatError(`the file is not valid CSV: ${(error as Error).message}`);
   }
-  const missing = IMPORT_COLUMNS.filter((c) => c !== 'validFrom' && c !== 'idempotencyKey' && !header.includes(c));
+  const missing = REQUIRED_COLUMNS.filter((c) => !header.includes(c));
   if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
   // A record's raw text starts with the blank lines skipped before it and ends with its line break.
   let next = 2;
@@ -129,48 +177,97 @@ function readCsvLines(text: string): { line: number; record: Record<string, stri
   });
 }
 
-async function resolveCustomers(em: EntityManager, refs: string[]): Promise<Map<string, Customer | 'ambiguous'>> {
-  const result = new Map<string, Customer | 'ambiguous'>();
+/** The customers the rows' references can mean: by id, or by exact name at any reseller. */
+async function findCandidates(em: EntityManager, refs: string[]): Promise<{ byId: Map<string, Customer>; byName: Map<string, Customer[]> }> {
+  const byId = new Map<string, Customer>();
+  const byName = new Map<string, Customer[]>();
   const unique = [...new Set(refs)];
   for (let i = 0; i < unique.length; i += BATCH) {
-    const chunk = unique.slice(i, i + BATCH);
-    const found = await em.find(Customer, { $or: [{ id: { $in: chunk } }, { name: { $in: chunk } }] });
+    const chunk = new Set(unique.slice(i, i + BATCH));
+    const found = await em.find(Customer, { $or: [{ id: { $in: [...chunk] } }, { name: { $in: [...chunk] } }] });
     for (const customer of found) {
-      if (chunk.includes(customer.id)) result.set(customer.id, customer);
-      if (chunk.includes(customer.name)) {
-        const seen = result.get(customer.name);
-        result.set(customer.name, seen && seen !== customer ? 'ambiguous' : customer);
-      }
+      if (chunk.has(customer.id)) byId.set(customer.id, customer);
+      if (chunk.has(customer.name)) byName.set(customer.name, [...(byName.get(customer.name) ?? []), customer]);
     }
   }
-  return result;
+  return { byId, byName };
+}
+
+async function existingResellers(em: EntityManager, ids: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += BATCH) {
+    for (const r of await em.find(Reseller, { id: { $in: unique.slice(i, i + BATCH) } }, { fields: ['id'] })) found.add(r.id);
+  }
+  return found;
+}
+
+/**
+ * The row's customer, or why there is none. An id is unambiguous on its own, but with a reseller given
+ * it must be one of that reseller's customers. A name is looked up among the row's reseller's
+ * customers only; without a reseller it is refused, since a name alone may mean another reseller's
+ * customer (today or after the next customer is created).
+ */
+function resolveRow(
+  row: ParsedRow,
+  candidates: { byId: Map<string, Customer>; byName: Map<string, Customer[]> },
+  resellers: Set<string>,
+): Customer {
+  if (row.resellerId && !resellers.has(row.resellerId)) {
+    throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${row.resellerId}".`, { field: 'reseller' });
+  }
+  const byId = candidates.byId.get(row.customerRef);
+  if (byId) {
+    if (row.resellerId && byId.reseller.id !== row.resellerId) {
+      throw badInput(`Customer ${byId.id} is not a customer of reseller ${row.resellerId}.`, 'customer');
+    }
+    return byId;
+  }
+  const named = candidates.byName.get(row.customerRef) ?? [];
+  if (!row.resellerId) {
+    if (named.length === 0) throw new AppError(ErrorCode.NOT_FOUND, `No customer with the id or exact name "${row.customerRef}".`, { field: 'customer' });
+    throw badInput(`A customer name needs the row's reseller (a reseller column or --reseller): name "${row.customerRef}", or use the customer's id.`, 'customer');
+  }
+  const own = named.filter((c) => c.reseller.id === row.resellerId);
+  if (own.length === 1) return own[0]!;
+  if (own.length > 1) throw badInput(`Several customers of reseller ${row.resellerId} are named "${row.customerRef}": use the id.`, 'customer');
+  if (named.length > 0) throw badInput(`Reseller ${row.resellerId} has no customer named "${row.customerRef}" (another reseller has).`, 'customer');
+  throw new AppError(ErrorCode.NOT_FOUND, `Reseller ${row.resellerId} has no customer with the id or exact name "${row.customerRef}".`, { field: 'customer' });
 }
 
 export async function importLicenses(
   em: EntityManager,
   text: string,
-  options: { dryRun?: boolean; now?: Date; onProgress?: (done: number, total: number) => void } = {},
+  options: { dryRun?: boolean; now?: Date; resellerId?: string; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<ImportSummary> {
   const now = options.now ?? new Date();
+  const resellerOption = options.resellerId ?? null;
+  // A wrong --reseller fails the file before anything is read or written.
+  if (resellerOption && !(await existingResellers(em, [resellerOption])).has(resellerOption)) {
+    throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${resellerOption}".`, { field: 'reseller' });
+  }
   const records = readCsvLines(text);
   const results: RowResult[] = [];
   const parsed: ParsedRow[] = [];
   records.forEach(({ line, record, problem }) => {
     try {
       if (problem) throw badInput(problem);
-      parsed.push(parseRow(record, line, now));
+      parsed.push(parseRow(record, line, now, resellerOption));
     } catch (error) {
       results.push(errorRow(line, error));
     }
   });
 
-  const customers = await resolveCustomers(em, parsed.map((row) => row.customerRef));
-  const ready: (ParsedRow & { customer: Customer })[] = [];
+  const candidates = await findCandidates(em, parsed.map((row) => row.customerRef));
+  const resellers = await existingResellers(em, parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])));
+  const ready: ReadyRow[] = [];
   for (const row of parsed) {
-    const customer = customers.get(row.customerRef);
-    if (!customer) results.push(errorRow(row.line, new AppError(ErrorCode.NOT_FOUND, `No customer with the id or exact name "${row.customerRef}".`, { field: 'customer' })));
-    else if (customer === 'ambiguous') results.push(errorRow(row.line, badInput(`Several customers are named "${row.customerRef}": use the id.`, 'customer')));
-    else ready.push({ ...row, customer });
+    try {
+      const customer = resolveRow(row, candidates, resellers);
+      ready.push({ ...row, customer, idempotencyKey: row.givenKey ?? derivedKey(customer, row) });
+    } catch (error) {
+      results.push(errorRow(row.line, error));
+    }
   }
 
   let done = 0;
@@ -209,7 +306,7 @@ export async function importLicenses(
   };
 }
 
-async function createBatch(em: EntityManager, rows: (ParsedRow & { customer: Customer })[], attempt = 0): Promise<RowResult[]> {
+async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Promise<RowResult[]> {
   if (rows.length === 0) return [];
   try {
     return await em.fork().transactional(async (tx) => {
@@ -238,7 +335,7 @@ async function createBatch(em: EntityManager, rows: (ParsedRow & { customer: Cus
 }
 
 export function reportCsv(rows: RowResult[]): string {
-  return stringify(
+  return stringifyCells(
     rows.map((r) => [r.line, r.status, r.licenseId ?? '', r.key ?? '', r.code ?? '', r.field ?? '', r.message ?? '']),
     { header: true, columns: ['line', 'status', 'licenseId', 'key', 'code', 'field', 'message'] },
   );
@@ -247,7 +344,7 @@ export function reportCsv(rows: RowResult[]): string {
 /** Streams every license (optionally of one reseller) as CSV, oldest first, page by page. */
 export async function* exportLicenses(em: EntityManager, options: { resellerId?: string; now?: Date } = {}): AsyncGenerator<string> {
   const now = options.now ?? new Date();
-  yield stringify([[...EXPORT_COLUMNS]]);
+  yield stringifyCells([[...EXPORT_COLUMNS]]);
   let after: { createdAt: Date; id: string } | null = null;
   for (;;) {
     const where: Record<string, unknown> = options.resellerId ? { reseller: options.resellerId } : {};
@@ -257,7 +354,7 @@ export async function* exportLicenses(em: EntityManager, options: { resellerId?:
       { orderBy: { createdAt: 'asc', id: 'asc' }, limit: BATCH },
     );
     if (page.length === 0) return;
-    yield stringify(
+    yield stringifyCells(
       page.map((l) => [
         l.customer.id,
         l.kind,

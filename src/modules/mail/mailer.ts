@@ -71,7 +71,7 @@ export class Mailer {
       html: this.render(`${message.template}.html.hbs`, { ...message.vars, ...message.lists }),
     });
     if (this.outbox) {
-      mkdirSync(this.config.mailOutboxDir, { recursive: true });
+      mkdirSync(this.config.mailOutboxDir, { recursive: true, mode: 0o700 });
       const file = join(this.config.mailOutboxDir, `${Date.now()}-${randomBytes(4).toString('hex')}-${message.template}.eml`);
       writeFileSync(file, info.message as Buffer, { mode: 0o600 });
       // The link is in the file, not in the log: tokens never reach a log.

@@ -61,6 +61,15 @@ export interface FlowState {
 const COOKIE = 'lp_flow';
 /** On HTTPS the __Host- prefix pins the cookie to this exact host, path / and Secure. */
 const SECURE_COOKIE = '__Host-lp_flow';
+
+/**
+ * Whether the page cookies of this request are Secure: always when PUBLIC_URL is https (the server
+ * often speaks plain HTTP behind a TLS proxy and cannot tell), else when the request itself came over
+ * HTTPS. With an http PUBLIC_URL on plain HTTP they are not, since a browser would drop a Secure cookie.
+ */
+export function secureCookies(publicUrl: string, req: Request): boolean {
+  return publicUrl.startsWith('https:') || req.secure;
+}
 const VERSION = 'v1';
 
 export function parseCookies(header: string | undefined): Map<string, string> {
@@ -90,13 +99,15 @@ export class FlowStore {
 
   constructor(
     secretKey: string,
+    private readonly publicUrl: string,
     private readonly now: () => number = Date.now,
   ) {
     this.key = Buffer.from(hkdfSync('sha256', secretKey, 'license-portal', 'pages-flow-v1', 32));
   }
 
+  /** Reader and writer decide alike, so the flow is read back under the name it was written. */
   private cookieName(req: Request): string {
-    return req.secure ? SECURE_COOKIE : COOKIE;
+    return secureCookies(this.publicUrl, req) ? SECURE_COOKIE : COOKIE;
   }
 
   seal(state: FlowState): string {
@@ -134,7 +145,7 @@ export class FlowStore {
 
   write(req: Request, res: Response, state: FlowState): void {
     const sealed = this.seal({ ...state, exp: this.now() + FLOW_TTL_MS });
-    res.append('Set-Cookie', serializeCookie(this.cookieName(req), sealed, { maxAgeSeconds: FLOW_TTL_MS / 1000, secure: req.secure }));
+    res.append('Set-Cookie', serializeCookie(this.cookieName(req), sealed, { maxAgeSeconds: FLOW_TTL_MS / 1000, secure: secureCookies(this.publicUrl, req) }));
   }
 
   /** The CSRF token of the form matches the flow's (constant time). */

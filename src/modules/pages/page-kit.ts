@@ -12,7 +12,7 @@ import { LOCK_MS } from '../auth/attempt-limiter';
 import type { TwoFactorSetupResult } from '../auth/enrolment.service';
 import type { RequestMeta } from '../auth/totp-check';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/password';
-import { FlowStore, parseCookies, serializeCookie, type FlashError, type FlowState } from './flow-state';
+import { FlowStore, parseCookies, secureCookies, serializeCookie, type FlashError, type FlowState } from './flow-state';
 import { format, fromAcceptLanguage, isLang, STRINGS, type Lang, type MessageKey } from './i18n';
 import { PageRenderer, type PageName } from './pages.view';
 
@@ -112,7 +112,7 @@ export function text(value: unknown): string {
 /** The shared helpers of the page handlers, bound to the services. */
 export function createPageKit(services: Services) {
   const { config, enrolment, passwordReset, accountTokens, orm } = services;
-  const flows = new FlowStore(config.secretKey);
+  const flows = new FlowStore(config.secretKey, config.publicUrl);
   const view = new PageRenderer(config);
   const recent = new RecentResults();
 
@@ -125,7 +125,7 @@ export function createPageKit(services: Services) {
     const asked = req.query.lang;
     let lang: Lang;
     if (req.method === 'GET' && isLang(asked)) {
-      res.append('Set-Cookie', serializeCookie(LANG_COOKIE, asked, { maxAgeSeconds: YEAR_SECONDS, secure: req.secure }));
+      res.append('Set-Cookie', serializeCookie(LANG_COOKIE, asked, { maxAgeSeconds: YEAR_SECONDS, secure: secureCookies(config.publicUrl, req) }));
       lang = asked;
     } else {
       const stored = parseCookies(req.headers.cookie).get(LANG_COOKIE);
