@@ -14,6 +14,7 @@ import { createContext, type Context } from './context';
 import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
 import { tightenFolder } from './common/private-files';
 import { ErrorCode } from './errors';
+import { queryCostPlugin } from './graphql/cost';
 import { createFormatError } from './graphql/format-error';
 import { requestLimitsRule } from './graphql/limits';
 import { buildAppSchema } from './graphql/schema';
@@ -103,6 +104,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       observabilityPlugin(log, metrics),
+      queryCostPlugin(config.maxQueryCost),
       // No cache hints are used; without this plugin Apollo does not wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
       ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),

@@ -39,6 +39,8 @@ export interface Config {
   brandName: string;
   /** Vendor colour on those pages: lower-case #rrggbb (BRAND_COLOR, default #0b5fff). */
   brandColor: string;
+  /** The most a request may cost before it runs (MAX_QUERY_COST, default 10000; FLOWS.md section 8). */
+  maxQueryCost: number;
 }
 
 export class ConfigError extends Error {}
@@ -163,6 +165,10 @@ export function loadConfig(env: Env = process.env): Config {
   const metricsToken = env.METRICS_TOKEN?.trim() || null;
   if (metricsToken !== null && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN must be at least 16 characters');
 
+  const maxQueryCostText = env.MAX_QUERY_COST?.trim() || '10000';
+  const maxQueryCost = /^[0-9]{1,9}$/.test(maxQueryCostText) ? Number(maxQueryCostText) : NaN;
+  if (!(maxQueryCost >= 1)) throw new ConfigError(`MAX_QUERY_COST must be a positive integer, got "${env.MAX_QUERY_COST}"`);
+
   return {
     production,
     port: parsePort(env.PORT),
@@ -183,5 +189,6 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken,
     brandName,
     brandColor,
+    maxQueryCost,
   };
 }

@@ -18,6 +18,19 @@ const CLIENT_REQUEST_CODES = new Set([
 ]);
 const PASS_THROUGH = new Set<string>(Object.values(ErrorCode).filter((c) => c !== ErrorCode.INTERNAL_SERVER_ERROR));
 
+/**
+ * The extensions a client may act on besides code and field: a stable `reason` (e.g. QUERY_TOO_COMPLEX)
+ * and the numbers of a limit that was hit (`cost`, `limit`). Only strings and numbers are kept.
+ */
+function details(extensions: Record<string, unknown> | undefined): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (typeof extensions?.reason === 'string') out.reason = extensions.reason;
+  for (const key of ['cost', 'limit'] as const) {
+    if (typeof extensions?.[key] === 'number') out[key] = extensions[key];
+  }
+  return out;
+}
+
 export function createFormatError(options: { production: boolean; log: Logger }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = String(formatted.extensions?.code ?? '');
@@ -30,10 +43,10 @@ export function createFormatError(options: { production: boolean; log: Logger })
       return { ...base, message: 'This conflicts with an existing object.', extensions: { code: ErrorCode.CONFLICT } };
     }
     if (CLIENT_REQUEST_CODES.has(code)) {
-      return { ...base, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}), ...(stacktrace ? { stacktrace } : {}) } };
+      return { ...base, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}), ...details(formatted.extensions), ...(stacktrace ? { stacktrace } : {}) } };
     }
     if (PASS_THROUGH.has(code)) {
-      return { ...base, extensions: { code, ...(field ? { field } : {}), ...(stacktrace ? { stacktrace } : {}) } };
+      return { ...base, extensions: { code, ...(field ? { field } : {}), ...details(formatted.extensions), ...(stacktrace ? { stacktrace } : {}) } };
     }
     options.log.error('internal error', { path: formatted.path?.join('.'), ...describeError(original) });
     return {

@@ -9,15 +9,15 @@
 import 'reflect-metadata';
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { startApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
-import { seed, type SeededUser, type SeedResult } from './seed';
+import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
 export const MEASURED_QUERY =
@@ -26,6 +26,16 @@ export const MEASURED_QUERY =
 const PAGE_QUERY = `query($first: Int!, $after: String) { licenses(first: $first, after: $after) { totalCount edges { node { id key kind seats status validUntil customer { id name } reseller { id name } } } pageInfo { endCursor hasNextPage } } }`;
 const WALK_QUERY = 'query($after: String) { licenses(first: 50, after: $after) { pageInfo { endCursor hasNextPage } } }';
 const LOGIN = 'mutation($e: String!, $p: String!, $c: String) { login(email: $e, password: $p, totpCode: $c) { token stage } }';
+
+/**
+ * The dearest request the default cost limit (10,000) allows a reseller: 100 + 100 x 99 = 10,000. With
+ * licenses(first: 100) it costs 10,100 and is refused, which dearestAllowed() checks.
+ */
+export const DEAREST_QUERY =
+  '{ customers(first: 100) { totalCount edges { node { id name licenses(first: 99) { totalCount edges { node { id key kind seats status validUntil } } pageInfo { endCursor hasNextPage } } } } pageInfo { endCursor hasNextPage } } }';
+const DEAREST_COST = 10_000;
+/** The request of the issue that stalled the server: 15 aliases of customers(100) x licenses(100). */
+const ATTACK_QUERY = `{ ${Array.from({ length: 15 }, (_, i) => `c${i}: customers(first: 100) { edges { node { id licenses(first: 100) { edges { node { id key } } } } } }`).join(' ')} }`;
 
 export const TABLE_HEADER = '| figure | value | goal | met |';
 
@@ -238,6 +248,89 @@ async function firstVersusDeep(url: string, token: string, options: BenchOptions
   };
 }
 
+interface Dearest {
+  cost: number;
+  rows: number;
+  samples: number;
+  p50Ms: number;
+  maxMs: number;
+  rssBeforeMb: number;
+  rss: RssSummary;
+  rssGrowthMb: number;
+  attackRefusedMs: number;
+  /** Server CPU time (user + system) per request: unlike latency, barely inflated by other load on the machine. */
+  cpuMsPerRequest: number | null;
+  /** The machine's 1-minute load average when the requests ended (other work inflates latency). */
+  loadAverage: number;
+}
+
+/** CPU time (user + system) a process has used so far, from /proc (null where there is none). */
+function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+type DenseData = { customers: { edges: { node: { licenses: { edges: unknown[] } } }[] } };
+
+/**
+ * The dearest allowed request on data that fills it (a reseller with 100 customers of 100 licenses,
+ * seeded now): checks that it runs and that one row more (and the issue's attack) is refused, then
+ * times it sequentially while sampling the server's RSS.
+ */
+async function dearestAllowed(server: ServerProcess, user: SeededUser, options: BenchOptions): Promise<Dearest> {
+  const token = await signIn(server.url, user);
+  // RSS from before the first dearest request to the peak over all of them (warm-up included).
+  const rssBefore = await server.rss();
+  const stopSampling = server.sampleRss(50);
+  const first = await gql<DenseData>(server.url, DEAREST_QUERY, {}, token);
+  if (first.body.errors?.length || !first.body.data) throw new Error(`the dearest allowed request failed: ${JSON.stringify(first.body.errors)}`);
+  const rows = first.body.data.customers.edges.reduce((n, e) => n + e.node.licenses.edges.length, 0);
+  if (rows !== DENSE.customers * 99) throw new Error(`the dearest allowed request returned ${rows} licenses, expected ${DENSE.customers * 99}`);
+  const refused = async (query: string) => {
+    const started = performance.now();
+    const res = await gql(server.url, query, {}, token);
+    const ms = performance.now() - started;
+    const extensions = res.body.errors?.[0]?.extensions as { code?: string; reason?: string } | undefined;
+    if (extensions?.reason !== 'QUERY_TOO_COMPLEX') throw new Error(`expected QUERY_TOO_COMPLEX, got ${res.status} ${JSON.stringify(res.body.errors ?? res.body.data).slice(0, 300)}`);
+    return ms;
+  };
+  await refused(DEAREST_QUERY.replace('licenses(first: 99)', 'licenses(first: 100)'));
+  const attackRefusedMs = await refused(ATTACK_QUERY);
+
+  for (let i = 0; i < 2; i++) await gql(server.url, DEAREST_QUERY, {}, token);
+  const times: number[] = [];
+  const samples = Math.min(options.samples, 20);
+  const cpuBefore = cpuMs(server.pid);
+  for (let i = 0; i < samples; i++) {
+    const started = performance.now();
+    const res = await gql(server.url, DEAREST_QUERY, {}, token);
+    times.push(performance.now() - started);
+    if (res.body.errors?.length) throw new Error(`the dearest allowed request failed: ${JSON.stringify(res.body.errors)}`);
+  }
+  const cpuAfter = cpuMs(server.pid);
+  const rss = await stopSampling();
+  const rssBeforeMb = round1(rssBefore / 1024 / 1024);
+  return {
+    cost: DEAREST_COST,
+    rows,
+    samples,
+    p50Ms: round1(median(times)),
+    maxMs: round1(Math.max(...times)),
+    rssBeforeMb,
+    rss,
+    rssGrowthMb: round1(rss.peakMb - rssBeforeMb),
+    attackRefusedMs: round1(attackRefusedMs),
+    loadAverage: round2(loadavg()[0]!),
+    cpuMsPerRequest: cpuBefore === null || cpuAfter === null ? null : round1((cpuAfter - cpuBefore) / samples),
+  };
+}
+
 interface StatementCounts {
   perFirst: Record<string, number[]>;
   /** The statements of one first = 50 request, for whoever optimises them. */
@@ -409,6 +502,21 @@ async function main(): Promise<void> {
     log(`reached page ${deep.reachedPage} of ${Math.ceil(deep.totalCount / 50)}: first p50 ${deep.firstP50Ms} ms, deep p50 ${deep.deepP50Ms} ms`);
 
     const appRss = await app.rss();
+
+    log(`\n## Dearest allowed request (cost ${DEAREST_COST}; a reseller with ${DENSE.customers} customers of ${DENSE.licensesPerCustomer} licenses, seeded now)`);
+    const denseOrm = await openOrm(config.database);
+    let denseUser: SeededUser;
+    try {
+      denseUser = await seedDenseReseller(denseOrm, engine, config.secretKey);
+    } finally {
+      await denseOrm.close(true);
+    }
+    const dearest = await dearestAllowed(app, denseUser, options);
+    log(
+      `${dearest.rows} licenses: p50 ${dearest.p50Ms} ms, max ${dearest.maxMs} ms, server CPU ${dearest.cpuMsPerRequest ?? 'n/a'} ms per request (${dearest.samples} sequential requests); ` +
+        `RSS ${dearest.rssBeforeMb} MB before, peak ${dearest.rss.peakMb} MB; the issue's 15-alias request refused in ${dearest.attackRefusedMs} ms; load average ${dearest.loadAverage} on ${cpus().length} CPUs`,
+    );
+
     await Promise.all(servers.map((s) => s.stop()));
 
     log('\n## SQL statements per request (in-process startApp, orm.onQuery)');
@@ -494,6 +602,15 @@ async function main(): Promise<void> {
           baselinePeakMb: Math.max(...baselineRounds.map((r) => r.rss.peakMb)),
           appAfterLoadMb: round1(appRss / 1024 / 1024),
         },
+      },
+      {
+        figure: `dearest allowed request (cost ${dearest.cost}: customers(100) x licenses(99), reseller)`,
+        value:
+          `p50 ${dearest.p50Ms} ms, max ${dearest.maxMs} ms, server CPU ${dearest.cpuMsPerRequest ?? 'n/a'} ms per request (${dearest.rows} licenses, ${dearest.samples} requests); ` +
+          `RSS +${dearest.rssGrowthMb} MB (${dearest.rssBeforeMb} -> ${dearest.rss.peakMb} MB peak); the issue's 15 aliases refused in ${dearest.attackRefusedMs} ms`,
+        goal: 'p50 < 2000 ms',
+        met: dearest.p50Ms < 2000,
+        data: { ...dearest, query: DEAREST_QUERY },
       },
     ];
 

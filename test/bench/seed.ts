@@ -204,3 +204,64 @@ export async function seed(
     ms: { passwordHash: msHash, resellers: msResellers, customers: msCustomers, licenses: msLicenses, users: msUsers, total: Math.round(performance.now() - started) },
   };
 }
+
+/** Customers and licenses per customer of the dense reseller: enough to fill the dearest allowed request. */
+export const DENSE = { customers: 100, licensesPerCustomer: 100 };
+
+/**
+ * One more reseller, with DENSE.customers customers of DENSE.licensesPerCustomer licenses each and a
+ * RESELLER user: the data on which the dearest request the cost limit allows returns every row it may.
+ * Seeded after the other figures were taken, so they are not affected.
+ */
+export async function seedDenseReseller(orm: Orm, engine: 'sqlite' | 'postgresql', secretKey: string): Promise<SeededUser> {
+  const now = Date.now();
+  const resellerId = newId('Reseller');
+  await insertInBatches(orm, Reseller, 1, () => ({ id: resellerId, name: 'Dense reseller', linkedToResellerPortal: false, createdAt: new Date(now - 5 * YEAR) }));
+  const customerIds: string[] = [];
+  await insertInBatches(orm, Customer, DENSE.customers, (i) => {
+    const id = newId('Customer');
+    customerIds.push(id);
+    const createdAt = spread(now - 4 * YEAR, now - 3 * YEAR, i, DENSE.customers);
+    return { id, name: `Dense customer ${String(i + 1).padStart(3, '0')}`, contactEmail: null, reseller: resellerId, createdAt, updatedAt: createdAt };
+  });
+  const total = DENSE.customers * DENSE.licensesPerCustomer;
+  await insertInBatches(orm, License, total, (i) => {
+    const createdAt = spread(now - 3 * YEAR, now - 60_000, i, total);
+    const validUntil = new Date(createdAt.getTime() + (1 + randomInt(3)) * YEAR);
+    return {
+      id: newId('License'),
+      key: fastLicenseKey(),
+      kind: i % 2 === 0 ? LicenseKind.MDM : LicenseKind.MOBILE_SECURITY,
+      seats: 1 + randomInt(500),
+      validFrom: createdAt,
+      validUntil,
+      revokedAt: null,
+      customer: customerIds[i % DENSE.customers]!,
+      reseller: resellerId,
+      idempotencyOwnerId: null,
+      idempotencyKey: null,
+      createdAt,
+      updatedAt: createdAt,
+    };
+  });
+  const user: SeededUser = { id: newId('User'), email: 'dense-reseller@bench.test', password: BENCH_PASSWORD, secret: generateTotpSecret(), role: Role.RESELLER, resellerId };
+  const passwordHash = await hashPassword(BENCH_PASSWORD);
+  await insertInBatches(orm, User, 1, () => ({
+    id: user.id,
+    email: user.email,
+    name: 'Dense reseller user',
+    role: user.role,
+    reseller: resellerId,
+    customer: null,
+    passwordHash,
+    totpSecretSealed: new SecretBox(secretKey).seal(user.secret, user.id),
+    twoFactorEnabled: true,
+    totpLastStep: null,
+    linkedToResellerPortal: false,
+    createdAt: new Date(now - YEAR),
+    updatedAt: new Date(now - YEAR),
+  }));
+  // As after the main seed: measure a database whose statistics know the new rows.
+  if (engine === 'postgresql') await orm.em.getConnection().execute('vacuum analyze');
+  return user;
+}

@@ -184,6 +184,17 @@ interface Op {
 const connection = (selection = 'id') => `totalCount edges { node { ${selection} } }`;
 const edgeIds = (conn: Json): string[] => conn.edges.map((e: Json) => e.node.id as string);
 
+/** Every connection anywhere in `data` holds all its rows: a page small enough for the cost limit hid none. */
+function expectComplete(data: unknown): void {
+  if (Array.isArray(data)) return data.forEach(expectComplete);
+  if (!data || typeof data !== 'object') return;
+  const conn = data as Json;
+  if (typeof conn.totalCount === 'number' && Array.isArray(conn.edges)) {
+    expect(conn.edges.length, `a page cut off rows: ${JSON.stringify(conn).slice(0, 200)}`).to.equal(conn.totalCount);
+  }
+  Object.values(conn).forEach(expectComplete);
+}
+
 /** A list row: the target is present ('data') or absent ('null'); every row checks the exact ids and totalCount. */
 function listOp(field: string, what: Visible, targetId: (target: string) => string, args = '(first: 100)'): Op {
   return {
@@ -782,11 +793,14 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
 
     it('resellers -> customers -> licenses, for reseller A', async () => {
       const res = await F.s.gql<Json>(
-        `{ resellers(first: 100) { totalCount edges { node { id customers(first: 100) { totalCount edges { node { id licenses(first: 100) { ${connection()} } } } } } } } }`,
+        // Pages sized to stay within the query cost limit (2 + 2 x 50 + 2 x 50 x 98 = 9,902, FLOWS.md
+        // section 8); expectComplete checks that no page cut anything off.
+        `{ resellers(first: 2) { totalCount edges { node { id customers(first: 50) { totalCount edges { node { id licenses(first: 98) { ${connection()} } } } } } } } }`,
         {},
         F.token.resA,
       );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+      expectComplete(res.data);
       expect(res.data.resellers.totalCount).to.equal(1);
       expect(edgeIds(res.data.resellers)).to.deep.equal([F.reseller.A.id]);
       await expectNoForeignIds('resA', res);
@@ -812,7 +826,7 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
 
     it('reseller B sees none of A either (the mirror image)', async () => {
       const res = await F.s.gql<Json>(
-        `{ customers(first: 100) { ${connection('id reseller { id } licenses(first: 100) { totalCount edges { node { id } } }')} }
+        `{ customers(first: 50) { ${connection('id reseller { id } licenses(first: 50) { totalCount edges { node { id } } }')} }
            licenses(first: 100) { ${connection('id customer { id reseller { id } }')} }
            users(first: 100) { ${connection('id reseller { id } customer { id }')} }
            auditEvents(first: 100) { ${connection('id targetId actor { id }')} } }`,
@@ -820,6 +834,7 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
         F.token.resB,
       );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+      expectComplete(res.data);
       expect(JSON.stringify(res.data)).to.contain(F.customer.B.id);
       await expectNoForeignIds('resB', res);
     });

@@ -7,6 +7,7 @@ import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { ErrorCode, badInput, isAppError } from '../../errors';
 import { LicenseConnection, PageArgsType } from '../../graphql/connections';
+import { rowsCost } from '../../graphql/cost';
 import { requireAuthenticated } from '../../graphql/principal';
 import { selectsField } from '../../graphql/selection';
 import { Customer } from '../customers/customer.entity';
@@ -62,6 +63,8 @@ export class LicenseResolver {
 
   @Mutation(() => [CreateLicenseResult], {
     description: 'At most 100 rows; each row is authorized, validated and idempotent like createLicense; one bad row does not stop the others.',
+    // Its cost (FLOWS.md section 8) is its number of rows, like a page of that many licenses.
+    complexity: ({ args, childComplexity }) => rowsCost(Array.isArray(args.inputs) ? args.inputs.length : 1, childComplexity),
   })
   async createLicenses(
     @Arg('inputs', () => [CreateLicenseInput]) inputs: CreateLicenseInput[],
