@@ -33,8 +33,9 @@ export function withoutSchemaDetails(message: string): string {
 const STACK_OVERFLOW = /^Maximum call stack size exceeded/;
 
 /**
- * Apollo's own refusals of a request that carry an HTTP 4xx status but no code, such as a persisted
- * query whose hash does not match its text or an unknown persisted-query version.
+ * Apollo's own refusals of a request that carry an HTTP 4xx status but no code (so they arrive as
+ * INTERNAL_SERVER_ERROR), such as a persisted query whose hash does not match its text or an unknown
+ * persisted-query version.
  */
 function refusedRequest(error: unknown): boolean {
   const status = error instanceof GraphQLError ? (error.extensions.http as { status?: unknown } | undefined)?.status : undefined;
@@ -55,7 +56,7 @@ export function createFormatError(options: { production: boolean; log: Logger })
     if (original instanceof UniqueConstraintViolationException) {
       return { ...base, message: 'This conflicts with an existing object.', extensions: { code: ErrorCode.CONFLICT } };
     }
-    if (CLIENT_REQUEST_CODES.has(code) || refusedRequest(error)) {
+    if (CLIENT_REQUEST_CODES.has(code) || (code === ErrorCode.INTERNAL_SERVER_ERROR && refusedRequest(error))) {
       return { ...base, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}), ...(stacktrace ? { stacktrace } : {}) } };
     }
     if (PASS_THROUGH.has(code)) {
