@@ -16,7 +16,7 @@ import { tightenFolder } from './common/private-files';
 import { ErrorCode } from './errors';
 import { queryCostPlugin } from './graphql/cost';
 import { createFormatError } from './graphql/format-error';
-import { requestLimitsRule } from './graphql/limits';
+import { MAX_TOKENS, requestLimitsRule } from './graphql/limits';
 import { buildAppSchema } from './graphql/schema';
 import { createLogger, describeError, type Logger } from './logger';
 import { Metrics, type PoolStats } from './metrics';
@@ -100,6 +100,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     // handlers (on unless NODE_ENV=test) would re-raise the signal after its stop and kill the process first.
     stopOnTerminationSignals: false,
     validationRules: [requestLimitsRule],
+    parseOptions: { maxTokens: MAX_TOKENS },
     formatError: createFormatError({ production: config.production, log }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),

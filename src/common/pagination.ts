@@ -33,9 +33,12 @@ export function encodeCursor(at: Date, id: string): string {
   return Buffer.from(`${at.getTime()}:${id}`, 'utf8').toString('base64url');
 }
 
+/** The instants a cursor may carry: those of rows, which were all written in the years 1970-9999. */
+const LAST_CURSOR_TIME = Date.UTC(10000, 0, 1) - 1;
+
 export function decodeCursor(cursor: string): { at: Date; id: string } {
   const match = /^(\d{1,15}):([a-z]{3}_[0-9a-f]{24})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw badInput('The cursor is not valid.', 'after');
+  if (!match || Number(match[1]) > LAST_CURSOR_TIME) throw badInput('The cursor is not valid.', 'after');
   return { at: new Date(Number(match[1])), id: match[2]! };
 }
 

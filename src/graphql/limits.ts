@@ -14,6 +14,15 @@ import { ErrorCode } from '../errors';
 export const MAX_DEPTH = 10;
 export const MAX_ALIASES = 15;
 export const MAX_FIELDS = 1000;
+/**
+ * Tokens a document may have (graphql-js stops parsing beyond it). Parsing, validation and Apollo's
+ * document cache recurse once per nesting level, and a 1 MB body holds 100,000 levels (`{a{a{a...`,
+ * lists, inline fragments, chains of fragment spreads): past a few thousand the stack overflows, and
+ * not everywhere as a parse error. 5,000 tokens keep every such recursion under about 1,000 levels,
+ * while a legitimate request within the limits below (even 100 createLicenses rows written inline,
+ * about 2,000 tokens) stays well under it.
+ */
+export const MAX_TOKENS = 5_000;
 export const SENSITIVE_MUTATIONS = new Set(['login', 'verifyTotp', 'activateTwoFactor', 'resetPassword']);
 
 interface Tally {

@@ -1,8 +1,10 @@
-// Assembles the executable schema: type-graphql resolvers, the DateTime scalar, and the shield map.
+// Assembles the executable schema: type-graphql resolvers, the DateTime scalar, the input checks and
+// the shield map.
 import { applyMiddleware } from 'graphql-middleware';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { inputChecks } from './input-checks';
 import { resolvers } from './resolvers';
 import { permissions } from './permissions';
 
@@ -23,5 +25,6 @@ export async function buildTypeSchema(): Promise<GraphQLSchema> {
 
 export async function buildAppSchema(): Promise<GraphQLSchema> {
   const schema = await buildTypeSchema();
-  return applyMiddleware(schema, permissions(schema));
+  // The first middleware runs first: no hostile value reaches a permission rule or a resolver.
+  return applyMiddleware(schema, inputChecks(schema), permissions(schema));
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { openOrm } from '../../src/db/orm';
+import type { Logger } from '../../src/logger';
 
 export interface GqlResult<T = Record<string, unknown>> {
   status: number;
@@ -50,13 +51,14 @@ export function testEnv(dir: string, schema: string, extra: Record<string, strin
   };
 }
 
-export async function startTestServer(extra: Record<string, string> = {}): Promise<TestServer> {
+/** `log`: a logger of the test's own (e.g. one writing to a stream the test reads); else LOG_LEVEL's. */
+export async function startTestServer(extra: Record<string, string> = {}, options: { log?: Logger } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-test-'));
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const env = testEnv(dir, schema, extra);
   const config = loadConfig(env);
   const queries: string[] = [];
-  const app = await startApp(config, { orm: { onQuery: (sql) => queries.push(sql) } });
+  const app = await startApp(config, { log: options.log, orm: { onQuery: (sql) => queries.push(sql) } });
   const url = app.url;
 
   const server: TestServer = {
