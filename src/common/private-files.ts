@@ -12,7 +12,7 @@ function restrict(path: string, mode: number): void {
   } catch (error) {
     // Start-up stops rather than run with the data open to others; the message says what to fix.
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new Error(`cannot make ${path} private to its owner (${code}): run the server as the user who owns it`);
+    throw new Error(`cannot make ${path} private to its owner (${code}): run the server as the user who owns it`, { cause: error });
   }
 }
 

@@ -102,7 +102,7 @@ export async function gqlAt<T>(
     body: JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) }),
   });
   const text = await res.text();
-  let body: { data?: unknown; errors?: GqlResult['errors'] } = {};
+  let body: { data?: unknown; errors?: GqlResult['errors'] };
   try {
     body = JSON.parse(text);
   } catch {

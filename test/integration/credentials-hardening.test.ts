@@ -62,7 +62,7 @@ async function mailedToken(s: TestServer, to: string, seenBefore: number): Promi
 
 async function resetLinksTo(s: TestServer, to: string): Promise<number> {
   const dir = join(s.dir, 'outbox');
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(dir);
   } catch {

@@ -645,7 +645,7 @@ describe('pages: the account token never reaches the log', function () {
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    let secret = 'no secret seen';
+    let secret: string;
     try {
       let url: string | undefined;
       for (let i = 0; i < 400 && !url; i++) {

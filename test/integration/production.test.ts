@@ -25,7 +25,7 @@ function recording(s: TestServer, errors: GqlError[]) {
     async raw(path: string, init: RequestInit) {
       const res = await fetch(`${s.url}${path}`, init);
       const text = await res.text();
-      let body: { data?: unknown; errors?: GqlError[] } | null = null;
+      let body: { data?: unknown; errors?: GqlError[] } | null;
       try {
         body = JSON.parse(text);
       } catch {
