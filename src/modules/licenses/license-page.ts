@@ -60,18 +60,35 @@ const TABLES = [
   { entity: 'Reseller', alias: 'r', prefix: 'r_', columns: RESELLER_COLUMNS },
 ] as const;
 
-function read<C extends Columns>(columns: C, row: Record<string, unknown>, prefix: string): Read<C> {
-  const out: Record<string, unknown> = {};
-  for (const [field, convert] of Object.entries(columns)) out[field] = convert(row[prefix + field] as never);
-  return out as Read<C>;
+type Nested = Record<string, (row: Record<string, unknown>) => unknown>;
+
+/**
+ * The mapper of one table's columns, plus the objects of joined tables (`nested`), with the field list
+ * resolved once, not per row. (Plain property stores: spreading one mapped object into another costs
+ * more than the rest of the mapping.)
+ */
+function reader<C extends Columns, N extends Nested = Record<never, never>>(
+  columns: C,
+  prefix: string,
+  nested: N = {} as N,
+): (row: Record<string, unknown>) => Read<C> & { [K in keyof N]: ReturnType<N[K]> } {
+  const fields = Object.entries(columns).map(([field, convert]) => [field, prefix + field, convert] as const);
+  const joined = Object.entries(nested);
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (const [field, column, convert] of fields) out[field] = convert(row[column] as never);
+    for (const [field, read] of joined) out[field] = read(row);
+    return out as Read<C> & { [K in keyof N]: ReturnType<N[K]> };
+  };
 }
 
+const readLicense = reader(LICENSE_COLUMNS, TABLES[0].prefix, {
+  customer: reader(CUSTOMER_COLUMNS, TABLES[1].prefix),
+  reseller: reader(RESELLER_COLUMNS, TABLES[2].prefix),
+});
+
 export function licenseFromRow(row: Record<string, unknown>): PageLicense {
-  return {
-    ...read(LICENSE_COLUMNS, row, 'l_'),
-    customer: read(CUSTOMER_COLUMNS, row, 'c_'),
-    reseller: read(RESELLER_COLUMNS, row, 'r_'),
-  } satisfies PageLicense;
+  return readLicense(row) satisfies PageLicense;
 }
 
 export interface PageStatement {
