@@ -108,15 +108,18 @@ export function pageOf<T extends { id: string }>(rows: T[], size: number, count:
   };
 }
 
-/** The Edge and Connection types of one node type, named as in the contract (LicenseEdge, LicenseConnection). */
-export function connectionTypes<T extends { id: string }>(node: ClassType<T>, name: string, orderBy: 'createdAt' | 'at' = 'createdAt') {
+/**
+ * The Edge and Connection types of one node type, named as in the contract (LicenseEdge, LicenseConnection).
+ * Row: the plain row a hand-written page may hold instead of the entity (see license-page.ts).
+ */
+export function connectionTypes<T extends { id: string }, Row extends { id: string } = T>(node: ClassType<T>, name: string, orderBy: 'createdAt' | 'at' = 'createdAt') {
   @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field(() => String)
     cursor!: string;
 
     @Field(() => node)
-    node!: T;
+    node!: T | Row;
   }
 
   @ObjectType(`${name}Connection`, { simpleResolvers: true })
@@ -134,10 +137,10 @@ export function connectionTypes<T extends { id: string }>(node: ClassType<T>, na
       return this.count();
     }
 
-    static from(page: Page<T>): Connection {
+    static from(page: Page<T | Row>): Connection {
       const connection = new Connection();
       connection.edges = page.nodes.map((n) => ({
-        cursor: encodeCursor((n as T & Record<string, Date>)[orderBy]!, n.id),
+        cursor: encodeCursor((n as (T | Row) & Record<string, Date>)[orderBy]!, n.id),
         node: n,
       }));
       connection.pageInfo = page.pageInfo;

@@ -2,7 +2,9 @@
 // all. The vocabulary is closed (AuditAction, AuditTargetType), and whose event it is (the reseller and
 // customer scope of FLOWS.md section 5) is derived from the target in one place, not by each caller.
 import type { EntityManager } from '@mikro-orm/core';
-import { Role } from '../../common/enums';
+import { paginate, type PageArgs } from '../../common/pagination';
+import { scopeOf, scopeWhere } from '../access/scope';
+import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import type { User } from '../users/user.entity';
 import { AuditEvent } from './audit-event.entity';
@@ -69,17 +71,25 @@ export const target = {
   }),
 };
 
-/** Whose audit events concern a user: its reseller, or its customer and that customer's reseller. */
+/** Whose audit events concern a user: the reseller of its scope, or its customer and that customer's reseller. */
 export async function auditScopeOfUser(em: EntityManager, user: UserLike): Promise<{ resellerId: string | null; customerId: string | null }> {
-  if (user.role === Role.RESELLER) return { resellerId: user.reseller?.id ?? null, customerId: null };
-  if (user.role === Role.CUSTOMER && user.customer) {
-    const customer = await em.findOne(Customer, user.customer.id, { fields: ['reseller'] });
-    return { resellerId: customer?.reseller.id ?? null, customerId: user.customer.id };
-  }
-  return { resellerId: null, customerId: null };
+  const scope = scopeOf({ role: user.role, resellerId: user.reseller?.id ?? null, customerId: user.customer?.id ?? null });
+  if (scope === 'all' || scope === 'none') return { resellerId: null, customerId: null };
+  if (scope.by === 'reseller') return { resellerId: scope.id, customerId: null };
+  const customer = await em.findOne(Customer, scope.id, { fields: ['reseller'] });
+  return { resellerId: customer?.reseller.id ?? null, customerId: scope.id };
 }
 
-async function scopeOf(em: EntityManager, t: AuditTarget): Promise<{ resellerId: string | null; customerId: string | null }> {
+/** The audit log as the principal may see it, newest first. */
+export function listAuditEvents(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
+  return paginate(em, AuditEvent, () => scopeWhere('AuditEvent', p), args, 'at');
+}
+
+export function findVisibleAuditEvent(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<AuditEvent | null> {
+  return em.findOne(AuditEvent, scopeWhere('AuditEvent', p, { id }));
+}
+
+async function eventScopeOf(em: EntityManager, t: AuditTarget): Promise<{ resellerId: string | null; customerId: string | null }> {
   if (t === null) return { resellerId: null, customerId: null };
   switch (t.type) {
     case AuditTargetType.User:
@@ -101,7 +111,7 @@ function targetIdOf(t: NonNullable<AuditTarget>): string {
 
 /** Persists one audit event with the caller's flush or transaction; its scope comes from the target. */
 export async function audit(em: EntityManager, action: AuditAction, t: AuditTarget, by: AuditBy): Promise<AuditEvent> {
-  const scope = await scopeOf(em, t);
+  const scope = await eventScopeOf(em, t);
   const event = em.create(AuditEvent, {
     action,
     actorId: by.actorId,

@@ -1,15 +1,16 @@
 // Customers: an admin creates them for any reseller, a reseller user for its own reseller only.
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
-import { Role } from '../../common/enums';
+import { LicenseStatus, Role } from '../../common/enums';
 import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
-import { visibleCustomers, visibleResellers, within } from '../access/visibility';
+import { toFilter, within } from '../access/condition';
+import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
 import { audit, AuditAction, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
-import { activeAt } from '../licenses/license-status';
+import { statusCondition } from '../licenses/license-status';
 import { Reseller } from '../resellers/reseller.entity';
 import { Customer } from './customer.entity';
 
@@ -49,7 +50,7 @@ export class CustomerService {
       parts.push({ [raw((alias) => `lower(${alias}.name) like ? escape '\\'`, [containsPattern(filter.search.trim())])]: [] } as FilterQuery<Customer>);
     }
     if (filter?.hasValidLicense !== undefined && filter.hasValidLicense !== null) {
-      const active = activeAt(now);
+      const active = toFilter(statusCondition(LicenseStatus.ACTIVE, now));
       parts.push(filter.hasValidLicense ? { licenses: { $some: active } } : { licenses: { $none: active } });
     }
     if (filter?.resellerId) {
@@ -57,7 +58,7 @@ export class CustomerService {
       if (p.role !== Role.ADMIN) throw badInput('Only admins may filter by reseller.', 'resellerId');
       parts.push({ reseller: filter.resellerId });
     }
-    return within(visibleCustomers(p), ...parts);
+    return scopeWhere('Customer', p, ...parts);
   }
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }) {
@@ -73,21 +74,18 @@ export class CustomerService {
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Customer | null> {
-    return em.findOne(Customer, within(visibleCustomers(p), { id }));
+    return em.findOne(Customer, scopeWhere('Customer', p, { id }));
   }
 
   async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateCustomerData, clientAddress: string | null): Promise<Customer> {
     const name = requiredName(input.name);
     const contactEmail = optionalEmail(input.contactEmail) ?? null;
-    let resellerId: string;
-    if (p.role === Role.ADMIN) {
-      if (!input.resellerId) throw badInput('resellerId is required.', 'resellerId');
-      resellerId = input.resellerId;
-    } else {
-      resellerId = input.resellerId ?? p.resellerId!;
-    }
+    const scope = scopeOf(p);
+    if (scope === 'all' && !input.resellerId) throw badInput('resellerId is required.', 'resellerId');
+    // A reseller's user defaults to its own reseller; without one (a user missing its reseller) there is none.
+    const resellerId = input.resellerId ?? scopeReseller(scope);
     // A reseller naming a foreign reseller gets NOT_FOUND, exactly as for one that does not exist.
-    const reseller = await em.findOne(Reseller, within(visibleResellers(p), { id: resellerId }));
+    const reseller = resellerId ? await em.findOne(Reseller, scopeWhere('Reseller', p, { id: resellerId })) : null;
     if (!reseller) throw notFound('reseller');
     const customer = await em.transactional(async (tx) => {
       const created = tx.create(Customer, {
@@ -122,7 +120,8 @@ export class CustomerService {
 
   /** For each customer id: whether it has at least one ACTIVE license (one query for the whole batch). */
   async withValidLicense(em: EntityManager, customerIds: readonly string[], now = new Date()): Promise<Set<string>> {
-    const rows = await em.find(License, { customer: { $in: [...customerIds] }, ...activeAt(now) }, { fields: ['customer'] });
+    const active = toFilter(statusCondition(LicenseStatus.ACTIVE, now));
+    const rows = await em.find(License, within<License>({ customer: { $in: [...customerIds] } }, active), { fields: ['customer'] });
     return new Set(rows.map((row) => row.customer.id));
   }
 }

@@ -12,6 +12,8 @@ import { createHash } from 'node:crypto';
 import { LicenseKind } from '../../common/enums';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { keysetCondition } from '../../common/pagination';
+import { toFilter } from '../access/condition';
+import { scopeCondition } from '../access/scope';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { checkIdempotencyKey, checkKind, checkSeats, checkWindow } from '../licenses/license-rules';
@@ -347,7 +349,8 @@ export async function* exportLicenses(em: EntityManager, options: { resellerId?:
   yield stringifyCells([[...EXPORT_COLUMNS]]);
   let after: { createdAt: Date; id: string } | null = null;
   for (;;) {
-    const where: Record<string, unknown> = options.resellerId ? { reseller: options.resellerId } : {};
+    // The operator's export: everything, or one reseller's licenses through that reseller's scope.
+    const where = toFilter(scopeCondition('License', options.resellerId ? { by: 'reseller', id: options.resellerId } : 'all'));
     const page: License[] = await em.fork().find(
       License,
       after ? { $and: [where, keysetCondition<License>(em, 'createdAt', { at: after.createdAt, id: after.id }, '>')] } : where,

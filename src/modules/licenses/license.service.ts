@@ -4,16 +4,18 @@ import { UniqueConstraintViolationException, type EntityManager, type FilterQuer
 import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { decodeCursor, keysetSql, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
-import { and, or, readBoolean, readTime, readTimeOrNull, sql, timeParam, type Sql } from '../../db/sql';
+import { and } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
-import { visibleCustomers, visibleLicenses, visibleLicensesSql, within } from '../access/visibility';
+import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
+import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
 import { audit, AuditAction, target, type AuditBy } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { generateLicenseKey } from './license-key';
-import { statusCondition, statusSql } from './license-status';
+import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
+import { statusCondition } from './license-status';
 import { License } from './license.entity';
 
 export interface LicenseFilterData {
@@ -21,56 +23,6 @@ export interface LicenseFilterData {
   kind?: LicenseKind | null;
   customerId?: string | null;
   expiresBefore?: Date | null;
-}
-
-/** One row of the license page statement: the license, its customer (c_) and its reseller (r_). */
-interface LicensePageRow {
-  id: string;
-  key: string;
-  kind: LicenseKind;
-  seats: number;
-  valid_from: Date | number;
-  valid_until: Date | number;
-  revoked_at: Date | number | null;
-  created_at: Date | number;
-  c_id: string;
-  c_name: string;
-  c_contact_email: string | null;
-  c_reseller_id: string;
-  c_created_at: Date | number;
-  r_id: string;
-  r_name: string;
-  r_linked: boolean | number;
-  r_created_at: Date | number;
-  /** With the count: the number of rows matching the filter, whatever the cursor. */
-  total_count?: number | string;
-}
-
-// The left joins keep license the driving table (its keyset index decides the order); the foreign keys
-// are not null, so they match exactly what inner joins would.
-const PAGE_COLUMNS =
-  'select l.id, l."key", l.kind, l.seats, l.valid_from, l.valid_until, l.revoked_at, l.created_at,' +
-  ' c.id as c_id, c.name as c_name, c.contact_email as c_contact_email, c.reseller_id as c_reseller_id, c.created_at as c_created_at,' +
-  ' r.id as r_id, r.name as r_name, r.linked_to_reseller_portal as r_linked, r.created_at as r_created_at';
-const PAGE_FROM = ' from license l left join customer c on c.id = l.customer_id left join reseller r on r.id = l.reseller_id';
-
-/**
- * A page row as the object the License, Customer and Reseller field resolvers read (a Parent<T>):
- * the customer's reseller stays an id, which Customer.reseller loads when it is asked for.
- */
-function licenseFromRow(row: LicensePageRow): License {
-  return {
-    id: row.id,
-    key: row.key,
-    kind: row.kind,
-    seats: row.seats,
-    validFrom: readTime(row.valid_from),
-    validUntil: readTime(row.valid_until),
-    revokedAt: readTimeOrNull(row.revoked_at),
-    createdAt: readTime(row.created_at),
-    customer: { id: row.c_id, name: row.c_name, contactEmail: row.c_contact_email, reseller: row.c_reseller_id, createdAt: readTime(row.c_created_at) },
-    reseller: { id: row.r_id, name: row.r_name, linkedToResellerPortal: readBoolean(row.r_linked), createdAt: readTime(row.r_created_at) },
-  } as unknown as License;
 }
 
 /** What a new license is made of, checked by the caller (license-rules.ts). */
@@ -132,34 +84,30 @@ export class LicenseService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  filterCondition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined, now = this.now()): FilterQuery<License> {
-    const parts: FilterQuery<License>[] = [];
-    if (filter?.status?.length) {
-      parts.push({ $or: [...new Set(filter.status)].map((s) => statusCondition(s, now)) });
-    }
-    if (filter?.kind) parts.push({ kind: filter.kind });
-    if (filter?.customerId) parts.push({ customer: filter.customerId });
-    if (filter?.expiresBefore) parts.push({ validUntil: { $lt: checkDate(filter.expiresBefore, 'expiresBefore') } });
-    return within(visibleLicenses(p), ...parts);
+  /**
+   * What the caller sees of the licenses matching the filter: one declaration, rendered for em.find and
+   * paginateGroups (filterCondition) and for the hand-written page (toSql in `list`).
+   */
+  condition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined, now: Date): Condition<License> {
+    return allOf<License>(
+      scopeCondition('License', scopeOf(p)),
+      // In a fixed order: the same statuses in any order are one statement text (one prepared statement).
+      filter?.status?.length ? anyOf(...[...new Set(filter.status)].sort().map((s) => statusCondition(s, now))) : always(),
+      filter?.kind ? eq('kind', filter.kind) : always(),
+      filter?.customerId ? eq('customer', filter.customerId) : always(),
+      filter?.expiresBefore ? lt('validUntil', checkDate(filter.expiresBefore, 'expiresBefore')) : always(),
+    );
   }
 
-  /** filterCondition as SQL over the alias `l`, for the hand-written page statement of `list`. */
-  private filterSql(em: EntityManager, p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined): Sql {
-    const now = timeParam(em, this.now());
-    const parts = [visibleLicensesSql(p)];
-    // In a fixed order: the same statuses in any order are one statement text (one prepared statement).
-    if (filter?.status?.length) parts.push(or([...new Set(filter.status)].sort().map((s) => statusSql(s, now))));
-    if (filter?.kind) parts.push(sql('l.kind = ?', filter.kind));
-    if (filter?.customerId) parts.push(sql('l.customer_id = ?', filter.customerId));
-    if (filter?.expiresBefore) parts.push(sql('l.valid_until < ?', timeParam(em, checkDate(filter.expiresBefore, 'expiresBefore'))));
-    return and(parts);
+  filterCondition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined, now = this.now()): FilterQuery<License> {
+    return toFilter(this.condition(p, filter, now));
   }
 
   /**
    * The reseller portal's hot path: one statement for the page with its customer and reseller joined
    * in and, when `options.count` says the total is wanted, the count as a scalar subquery of the same
-   * statement (evaluated once). Plain rows, no entities: the conditions of filterCondition written as
-   * SQL (see src/db/sql.ts for why). The count needs a statement of its own only when it was not asked
+   * statement (evaluated once). Plain rows, no entities (see src/db/sql.ts for why): `condition` rendered
+   * as SQL, the columns of license-page.ts. The count needs a statement of its own only when it was not asked
    * for up front, or when a page after a cursor is empty.
    */
   async list(
@@ -167,16 +115,17 @@ export class LicenseService {
     p: AuthenticatedPrincipal,
     args: PageArgs & { filter?: LicenseFilterData | null },
     options: { count?: boolean } = {},
-  ): Promise<Page<License>> {
+  ): Promise<Page<PageLicense>> {
     const size = pageSize(args.first);
-    const where = this.filterSql(em, p, args.filter);
+    const where = toSql(em, 'License', 'l', this.condition(p, args.filter, this.now()));
     const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
-    const countSql = `select count(*) as n from license l where ${where.text}`;
-    const rows = await this.reader.rows<LicensePageRow>(em, {
+    const page = pageStatement(em);
+    const countSql = `select count(*) as n from ${page.table} l where ${where.text}`;
+    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(em, {
       text:
-        PAGE_COLUMNS +
+        page.columns +
         (options.count ? `, (${countSql}) as total_count` : '') +
-        `${PAGE_FROM} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
+        `${page.from} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
       params: [...(options.count ? where.params : []), ...pageWhere.params, size + 1],
     });
     const first = rows[0];
@@ -197,11 +146,11 @@ export class LicenseService {
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<License | null> {
-    return em.findOne(License, within(visibleLicenses(p), { id }));
+    return em.findOne(License, scopeWhere('License', p, { id }));
   }
 
   private findByIdempotencyKey(em: EntityManager, p: AuthenticatedPrincipal, key: string): Promise<License | null> {
-    return em.findOne(License, within(visibleLicenses(p), { idempotencyOwnerId: p.userId, idempotencyKey: key }));
+    return em.findOne(License, scopeWhere('License', p, { idempotencyOwnerId: p.userId, idempotencyKey: key }));
   }
 
   /**
@@ -216,7 +165,7 @@ export class LicenseService {
     }
     const seats = checkSeats(input.seats);
     const { validFrom, validUntil } = checkWindow(input.validFrom, input.validUntil, this.now());
-    const customer = await em.findOne(Customer, within(visibleCustomers(p), { id: input.customerId }));
+    const customer = await em.findOne(Customer, scopeWhere('Customer', p, { id: input.customerId }));
     if (!customer) throw notFound('customer');
 
     for (let attempt = 0; ; attempt++) {

@@ -5,8 +5,7 @@ import { typeOfId } from '../../common/ids';
 import { Node } from '../../common/node';
 import type { Context } from '../../context';
 import { requireAuthenticated } from '../../graphql/principal';
-import { visibleAuditEvents, within } from '../access/visibility';
-import { AuditEvent } from '../audit/audit-event.entity';
+import { findVisibleAuditEvent } from '../audit/audit.service';
 
 @Resolver()
 export class NodeResolver {
@@ -24,7 +23,7 @@ export class NodeResolver {
       case 'User':
         return s.users.findVisible(em, p, id);
       case 'AuditEvent':
-        return em.findOne(AuditEvent, within(visibleAuditEvents(p), { id }));
+        return findVisibleAuditEvent(em, p, id);
       case 'ApiToken':
         return s.apiTokens.findVisible(em, p, id);
       default:

@@ -5,7 +5,9 @@ import type { EntityManager } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
 import { describeError, type Logger } from '../../logger';
 import { Customer } from '../customers/customer.entity';
+import { allOf, lte, toFilter } from '../access/condition';
 import { License } from '../licenses/license.entity';
+import { liveAt } from '../licenses/license-status';
 import type { Mailer } from '../mail/mailer';
 import { Reseller } from '../resellers/reseller.entity';
 import { LicenseReminder } from './license-reminder.entity';
@@ -67,12 +69,12 @@ export class ExpiryReminderService {
 
   async run(em: EntityManager, now = new Date()): Promise<ReminderRunResult> {
     const horizon = new Date(now.getTime() + Math.max(...THRESHOLDS_DAYS) * DAY_MS);
-    const licenses = await em.find(
-      License,
-      { revokedAt: null, validUntil: { $gt: now, $lte: horizon } },
-      { orderBy: { validUntil: 'asc', id: 'asc' } },
-    );
+    // PENDING or ACTIVE licenses that end within the horizon, of every reseller (a system job: scope 'all').
+    const licenses = await em.find(License, toFilter(allOf<License>(liveAt(now), lte('validUntil', horizon))), {
+      orderBy: { validUntil: 'asc', id: 'asc' },
+    });
     const candidates = licenses.map((l) => ({ license: l, days: thresholdFor(l.validUntil, now)! }));
+    // Each reseller's users are told about the licenses of their scope (License: by its reseller).
     const recipients = await em.find(User, {
       role: Role.RESELLER,
       reseller: { $in: [...new Set(candidates.map((d) => d.license.reseller.id))] },

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { paginate, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { audit, AuditAction, target } from '../audit/audit.service';
-import { visibleResellers, within } from '../access/visibility';
+import { scopeWhere } from '../access/scope';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Reseller } from './reseller.entity';
 
@@ -14,11 +14,11 @@ export interface CreateResellerData {
 
 export class ResellerService {
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
-    return paginate(em, Reseller, () => visibleResellers(p), args);
+    return paginate(em, Reseller, () => scopeWhere('Reseller', p), args);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Reseller | null> {
-    return em.findOne(Reseller, within(visibleResellers(p), { id }));
+    return em.findOne(Reseller, scopeWhere('Reseller', p, { id }));
   }
 
   async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateResellerData, clientAddress: string | null): Promise<Reseller> {

@@ -5,7 +5,7 @@ import { Role } from '../../common/enums';
 import { paginate, type PageArgs } from '../../common/pagination';
 import { requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
-import { visibleCustomers, visibleResellers, visibleUsers, within } from '../access/visibility';
+import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
 import { audit, AuditAction, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { PasswordResetService } from '../auth/password-reset.service';
@@ -36,11 +36,11 @@ export class UserService {
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null } | null }) {
     const parts: FilterQuery<User>[] = [];
     if (args.filter?.role) parts.push({ role: args.filter.role });
-    return paginate(em, User, () => within(visibleUsers(p), ...parts), args, 'createdAt', ['reseller', 'customer']);
+    return paginate(em, User, () => scopeWhere('User', p, ...parts), args, 'createdAt', ['reseller', 'customer']);
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<User | null> {
-    return em.findOne(User, within(visibleUsers(p), { id }));
+    return em.findOne(User, scopeWhere('User', p, { id }));
   }
 
   me(em: EntityManager, p: AuthenticatedPrincipal): Promise<User> {
@@ -60,16 +60,16 @@ export class UserService {
         break;
       case Role.RESELLER: {
         if (input.customerId) throw badInput('A reseller user belongs to no customer.', 'customerId');
-        const resellerId = input.resellerId ?? (p.role === Role.RESELLER ? p.resellerId : null);
+        const resellerId = input.resellerId ?? scopeReseller(scopeOf(p));
         if (!resellerId) throw badInput('resellerId is required for RESELLER users.', 'resellerId');
-        reseller = await em.findOne(Reseller, within(visibleResellers(p), { id: resellerId }));
+        reseller = await em.findOne(Reseller, scopeWhere('Reseller', p, { id: resellerId }));
         if (!reseller) throw notFound('reseller');
         break;
       }
       case Role.CUSTOMER: {
         if (input.resellerId) throw badInput('A customer user belongs to a customer, not a reseller.', 'resellerId');
         if (!input.customerId) throw badInput('customerId is required for CUSTOMER users.', 'customerId');
-        customer = await em.findOne(Customer, within(visibleCustomers(p), { id: input.customerId }));
+        customer = await em.findOne(Customer, scopeWhere('Customer', p, { id: input.customerId }));
         if (!customer) throw notFound('customer');
         break;
       }

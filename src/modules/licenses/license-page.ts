@@ -1,0 +1,129 @@
+// The columns of the hand-written license page (LicenseService.list): one list per table, from which both
+// the SELECT and the row mapper are made, with column and table names from the ORM metadata. The mapper's
+// result must satisfy PageLicense, so a field added to an entity fails to compile until it is read here
+// (or named in NOT_ON_PAGE on purpose).
+import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
+import type { LicenseKind } from '../../common/enums';
+import { readBoolean, readTime, readTimeOrNull } from '../../db/sql';
+import { columnOf, metadataOf, quote } from '../access/condition';
+import type { Customer } from '../customers/customer.entity';
+import type { Reseller } from '../resellers/reseller.entity';
+import type { License } from './license.entity';
+
+/** A column's value as read without entity mapping, typed as the field it fills. */
+const as =
+  <V>() =>
+  (value: unknown): V =>
+    value as V;
+
+const LICENSE_COLUMNS = {
+  id: as<string>(),
+  key: as<string>(),
+  kind: as<LicenseKind>(),
+  seats: Number,
+  validFrom: readTime,
+  validUntil: readTime,
+  revokedAt: readTimeOrNull,
+  createdAt: readTime,
+};
+const CUSTOMER_COLUMNS = {
+  id: as<string>(),
+  name: as<string>(),
+  contactEmail: as<string | null>(),
+  // The customer's reseller stays an id, which Customer.reseller loads when it is asked for.
+  reseller: as<string>(),
+  createdAt: readTime,
+};
+const RESELLER_COLUMNS = {
+  id: as<string>(),
+  name: as<string>(),
+  linkedToResellerPortal: readBoolean,
+  createdAt: readTime,
+};
+
+/** Fields the page does not read: internal ones, and the relations, which are the joined rows. */
+type NotOnPage = 'idempotencyOwnerId' | 'idempotencyKey' | 'updatedAt' | 'statusAt';
+
+/** A page row as the License, Customer and Reseller field resolvers read it (a Parent<License>). */
+export type PageLicense = Omit<License, NotOnPage | 'customer' | 'reseller'> & {
+  customer: Omit<Customer, 'updatedAt' | 'licenses' | 'reseller'> & { reseller: string };
+  reseller: Reseller;
+};
+
+type Columns = Record<string, (value: never) => unknown>;
+type Read<C extends Columns> = { -readonly [K in keyof C]: ReturnType<C[K]> };
+
+/** The joined tables: entity, alias, and the prefix of their result columns. */
+const TABLES = [
+  { entity: 'License', alias: 'l', prefix: 'l_', columns: LICENSE_COLUMNS },
+  { entity: 'Customer', alias: 'c', prefix: 'c_', columns: CUSTOMER_COLUMNS },
+  { entity: 'Reseller', alias: 'r', prefix: 'r_', columns: RESELLER_COLUMNS },
+] as const;
+
+type Nested = Record<string, (row: Record<string, unknown>) => unknown>;
+
+/**
+ * The mapper of one table's columns, plus the objects of joined tables (`nested`), with the field list
+ * resolved once, not per row. (Plain property stores: spreading one mapped object into another costs
+ * more than the rest of the mapping.)
+ */
+function reader<C extends Columns, N extends Nested = Record<never, never>>(
+  columns: C,
+  prefix: string,
+  nested: N = {} as N,
+): (row: Record<string, unknown>) => Read<C> & { [K in keyof N]: ReturnType<N[K]> } {
+  const fields = Object.entries(columns).map(([field, convert]) => [field, prefix + field, convert] as const);
+  const joined = Object.entries(nested);
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (const [field, column, convert] of fields) out[field] = convert(row[column] as never);
+    for (const [field, read] of joined) out[field] = read(row);
+    return out as Read<C> & { [K in keyof N]: ReturnType<N[K]> };
+  };
+}
+
+const readLicense = reader(LICENSE_COLUMNS, TABLES[0].prefix, {
+  customer: reader(CUSTOMER_COLUMNS, TABLES[1].prefix),
+  reseller: reader(RESELLER_COLUMNS, TABLES[2].prefix),
+});
+
+export function licenseFromRow(row: Record<string, unknown>): PageLicense {
+  return readLicense(row) satisfies PageLicense;
+}
+
+export interface PageStatement {
+  /** `select <columns>` */
+  columns: string;
+  /** ` from license l left join customer c ... left join reseller r ...` */
+  from: string;
+  /** The license table's name. */
+  table: string;
+}
+
+const statements = new WeakMap<MetadataStorage, PageStatement>();
+
+/**
+ * The fixed parts of the page statement, made once per metadata. The left joins keep license the driving
+ * table (its keyset index decides the order); the foreign keys are not null, so they match exactly what
+ * inner joins would.
+ */
+export function pageStatement(em: EntityManager): PageStatement {
+  const storage = em.getMetadata();
+  let statement = statements.get(storage);
+  if (!statement) {
+    const [license, customer, reseller] = TABLES.map((t) => ({ ...t, meta: metadataOf(em, t.entity) }));
+    const select = TABLES.flatMap((t) => {
+      const meta = metadataOf(em, t.entity);
+      return Object.keys(t.columns).map((field) => `${t.alias}.${quote(columnOf(meta, field))} as ${quote(t.prefix + field)}`);
+    });
+    const join = (t: typeof customer, via: string) =>
+      ` left join ${quote(t.meta.tableName)} ${t.alias} on ${t.alias}.${quote(columnOf(t.meta, 'id'))} = l.${quote(columnOf(license!.meta, via))}`;
+    statement = {
+      columns: `select ${select.join(', ')}`,
+      from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
+      table: license!.meta.tableName,
+    };
+    statements.set(storage, statement);
+  }
+  return statement;
+}
