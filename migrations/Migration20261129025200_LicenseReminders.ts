@@ -9,13 +9,13 @@ export class Migration20261129025200_LicenseReminders extends Migration {
 
   private sqlite(): string[] {
     return [
-      "CREATE TABLE `license_reminder` (`license_id` text not null, `threshold_days` integer not null, `sent_at` datetime not null, primary key (`license_id`, `threshold_days`))",
+      'CREATE TABLE `license_reminder` (`license_id` text not null, `threshold_days` integer not null, `sent_at` datetime not null, primary key (`license_id`, `threshold_days`))',
     ];
   }
 
   private postgresql(): string[] {
     return [
-      "create table \"license_reminder\" (\"license_id\" varchar(32) not null, \"threshold_days\" int not null, \"sent_at\" timestamptz not null, constraint \"license_reminder_pkey\" primary key (\"license_id\", \"threshold_days\"))",
+      'create table "license_reminder" ("license_id" varchar(32) not null, "threshold_days" int not null, "sent_at" timestamptz not null, constraint "license_reminder_pkey" primary key ("license_id", "threshold_days"))',
     ];
   }
 

@@ -9,14 +9,12 @@ export class Migration20261130130000_ApiTokenPurpose extends Migration {
   }
 
   private sqlite(): string[] {
-    return [
-      "alter table `api_token` add column `purpose` text check (`purpose` in ('OWNER', 'RESELLER_PORTAL')) not null default 'OWNER'",
-    ];
+    return ["alter table `api_token` add column `purpose` text check (`purpose` in ('OWNER', 'RESELLER_PORTAL')) not null default 'OWNER'"];
   }
 
   private postgresql(): string[] {
     return [
-      "alter table \"api_token\" add column \"purpose\" text check (\"purpose\" in ('OWNER', 'RESELLER_PORTAL')) not null default 'OWNER'",
+      'alter table "api_token" add column "purpose" text check ("purpose" in (\'OWNER\', \'RESELLER_PORTAL\')) not null default \'OWNER\'',
     ];
   }
 

@@ -19,7 +19,11 @@ function newestMtime(dir) {
 }
 
 const built = existsSync(marker) ? statSync(marker).mtimeMs : 0;
-const sources = Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'migrations')), statSync(join(root, 'tsconfig.json')).mtimeMs);
+const sources = Math.max(
+  newestMtime(join(root, 'src')),
+  newestMtime(join(root, 'migrations')),
+  statSync(join(root, 'tsconfig.json')).mtimeMs,
+);
 if (built < sources) {
   process.stderr.write('Building (tsc)...\n');
   execSync('npm run build --silent', { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });

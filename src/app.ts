@@ -126,7 +126,8 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   app.get('/metrics', async (req, res) => {
     if (config.metricsToken) {
       const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
-      if (!safeEqual(given, config.metricsToken)) return jsonError(res, 401, ErrorCode.UNAUTHENTICATED, 'A valid metrics token is required.');
+      if (!safeEqual(given, config.metricsToken))
+        return jsonError(res, 401, ErrorCode.UNAUTHENTICATED, 'A valid metrics token is required.');
     } else if (config.production) {
       return jsonError(res, 404, ErrorCode.NOT_FOUND, 'Not found.');
     }
@@ -149,7 +150,9 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
-    expressMiddleware(apollo, { context: async ({ req, res }) => createContext(services, req, res.locals.requestId as string, res.locals.receivedAt as bigint) }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => createContext(services, req, res.locals.requestId as string, res.locals.receivedAt as bigint),
+    }),
   );
 
   app.use((_req: Request, res: Response) => jsonError(res, 404, 'NOT_FOUND', 'Not found.'));

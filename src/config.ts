@@ -4,9 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-export type DatabaseConfig =
-  | { engine: 'sqlite'; path: string }
-  | { engine: 'postgresql'; url: string; schema?: string };
+export type DatabaseConfig = { engine: 'sqlite'; path: string } | { engine: 'postgresql'; url: string; schema?: string };
 
 export interface Config {
   production: boolean;
@@ -132,7 +130,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (secretKey.length < 32) throw new ConfigError('SECRET_KEY must be at least 32 characters');
 
-  const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL || 'http://localhost:4000').toString().replace(/\/$/, '');
+  const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL || 'http://localhost:4000')
+    .toString()
+    .replace(/\/$/, '');
   const portalUrl = env.RESELLER_PORTAL_URL?.trim() || (production ? null : `${publicUrl}/two-factor-setup`);
   const resellerPortalUrl = portalUrl === null ? null : parseUrl('RESELLER_PORTAL_URL', portalUrl).toString();
 

@@ -35,7 +35,12 @@ export function clientAddressOf(req: Request): string | null {
   return req.ip ?? req.socket.remoteAddress ?? null;
 }
 
-export async function createContext(services: Services, req: Request, requestId: string, receivedAt = process.hrtime.bigint()): Promise<Context> {
+export async function createContext(
+  services: Services,
+  req: Request,
+  requestId: string,
+  receivedAt = process.hrtime.bigint(),
+): Promise<Context> {
   const em = services.orm.em.fork();
   const clientAddress = clientAddressOf(req);
   let principal: Principal | null = null;

@@ -23,8 +23,7 @@ export class AppError extends GraphQLError {
   }
 }
 
-export const unauthenticated = (message = 'Not signed in, or the session has ended.') =>
-  new AppError(ErrorCode.UNAUTHENTICATED, message);
+export const unauthenticated = (message = 'Not signed in, or the session has ended.') => new AppError(ErrorCode.UNAUTHENTICATED, message);
 export const twoFactorRequired = (message = 'Two-factor authentication must be completed first.') =>
   new AppError(ErrorCode.TWO_FACTOR_REQUIRED, message);
 export const forbidden = (message = 'You may not do this.') => new AppError(ErrorCode.FORBIDDEN, message);
@@ -32,10 +31,8 @@ export const notFound = (what = 'object') => new AppError(ErrorCode.NOT_FOUND, `
 /** `reason`: a stable name for the rule that failed, for clients (and the pages) that act on it. */
 export const badInput = (message: string, field?: string, reason?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, { ...(field ? { field } : {}), ...(reason ? { reason } : {}) });
-export const rateLimited = (message = 'Too many failed attempts. Try again later.') =>
-  new AppError(ErrorCode.RATE_LIMITED, message);
-export const conflict = (message: string, field?: string) =>
-  new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
+export const rateLimited = (message = 'Too many failed attempts. Try again later.') => new AppError(ErrorCode.RATE_LIMITED, message);
+export const conflict = (message: string, field?: string) => new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;

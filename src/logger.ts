@@ -36,7 +36,10 @@ function wrap(p: PinoLogger): Logger {
 }
 
 /** A logger at the level; `destination` defaults to stderr (tests pass a stream to read the lines). */
-export function createLogger(level: Config['logLevel'], destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
+export function createLogger(
+  level: Config['logLevel'],
+  destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
+): Logger {
   return wrap(
     pino(
       {

@@ -8,7 +8,9 @@ import { migrate, openOrm } from '../db/orm';
 import { tightenFolder } from '../common/private-files';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
-import { CsvFormatError, exportLicenses, importLicenses, reportCsv } from '../modules/imports/license-csv';
+import { CsvFormatError } from '../modules/imports/csv-cells';
+import { importLicenses, reportCsv } from '../modules/imports/license-csv';
+import { exportLicenses } from '../modules/imports/license-export';
 import { createServices, type Services } from '../services';
 import { createAdmin } from './create-admin';
 
@@ -37,7 +39,11 @@ const commands: Record<string, Command> = {
   },
 
   async 'import-licenses'(args, services) {
-    const { values } = parseArgs({ args, options: { file: { type: 'string' }, reseller: { type: 'string' }, 'dry-run': { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({
+      args,
+      options: { file: { type: 'string' }, reseller: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+      strict: true,
+    });
     if (!values.file) throw new UsageError('import-licenses needs --file <csv>');
     let text: string;
     try {

@@ -28,7 +28,11 @@ export function loadById<T extends { id: string }>(
 }
 
 /** Like loadById for a reference that must exist (a foreign key); a missing row is an internal error. */
-export async function loadRequired<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, id: string): Promise<T> {
+export async function loadRequired<T extends { id: string }>(
+  ctx: Context,
+  entity: EntityName<T> & { name: string },
+  id: string,
+): Promise<T> {
   const row = await loadById(ctx, entity, id);
   if (!row) throw new Error(`${entity.name} ${id} is missing`);
   return row;
@@ -44,7 +48,11 @@ function loadRef<T extends { id: string }>(ctx: Context, entity: EntityName<T> &
  * The object a to-one field points at, whatever the parent is: an entity (a reference, loaded or not),
  * a plain row that already carries the joined object, or a row that carries only its id.
  */
-export function related<T extends { id: string }>(ctx: Context, entity: EntityName<T> & { name: string }, value: Ref<T> | T | string): Promise<T> {
+export function related<T extends { id: string }>(
+  ctx: Context,
+  entity: EntityName<T> & { name: string },
+  value: Ref<T> | T | string,
+): Promise<T> {
   if (typeof value === 'string') return loadRequired(ctx, entity, value);
   if (Reference.isReference<T>(value)) return loadRef(ctx, entity, value as Ref<T>);
   return Promise.resolve(value as T);
@@ -55,13 +63,21 @@ export function related<T extends { id: string }>(ctx: Context, entity: EntityNa
  * parents and answers a page per id (one statement for all, e.g. through paginateGroups). One loader
  * per field and argument set (`key`), created on first use in the request.
  */
-export function loadPage<P>(ctx: Context, key: string, parentId: string, load: (ids: readonly string[]) => Promise<Map<string, P>>): Promise<P> {
+export function loadPage<P>(
+  ctx: Context,
+  key: string,
+  parentId: string,
+  load: (ids: readonly string[]) => Promise<Map<string, P>>,
+): Promise<P> {
   let loader = ctx.loaders.get(key) as DataLoader<string, P> | undefined;
   if (!loader) {
-    loader = new DataLoader<string, P>(async (ids) => {
-      const pages = await load(ids);
-      return ids.map((id) => pages.get(id)!);
-    }, { maxBatchSize: 500 });
+    loader = new DataLoader<string, P>(
+      async (ids) => {
+        const pages = await load(ids);
+        return ids.map((id) => pages.get(id)!);
+      },
+      { maxBatchSize: 500 },
+    );
     ctx.loaders.set(key, loader);
   }
   return loader.load(parentId);

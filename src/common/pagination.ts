@@ -47,13 +47,24 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
  * oldest first. It walks the (at, id) index on both engines, where the equivalent OR of two conditions
  * makes PostgreSQL scan. Timestamps are bound as the engine stores them (epoch ms on SQLite).
  */
-export function keysetSql(em: EntityManager, alias: string, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }, op: '<' | '>' = '<'): Sql {
+export function keysetSql(
+  em: EntityManager,
+  alias: string,
+  orderBy: 'createdAt' | 'at',
+  cursor: { at: Date; id: string },
+  op: '<' | '>' = '<',
+): Sql {
   const column = orderBy === 'createdAt' ? 'created_at' : 'at';
   return sql(`(${alias}.${column}, ${alias}.id) ${op} (?, ?)`, timeParam(em, cursor.at), cursor.id);
 }
 
 /** keysetSql as an ORM condition (for em.find and the QueryBuilder, which choose the alias). */
-export function keysetCondition<T>(em: EntityManager, orderBy: 'createdAt' | 'at', cursor: { at: Date; id: string }, op: '<' | '>' = '<'): FilterQuery<T> {
+export function keysetCondition<T>(
+  em: EntityManager,
+  orderBy: 'createdAt' | 'at',
+  cursor: { at: Date; id: string },
+  op: '<' | '>' = '<',
+): FilterQuery<T> {
   const { params } = keysetSql(em, '', orderBy, cursor, op);
   return { [raw((alias: string) => keysetSql(em, alias, orderBy, cursor, op).text, params)]: [] } as FilterQuery<T>;
 }
@@ -93,11 +104,21 @@ export async function paginate<T extends { id: string }>(
     populate: populate as never,
     strategy: 'joined',
   });
-  return pageOf(rows, size, () => em.count(entity, where()), (row) => (row as T & Record<string, Date>)[orderBy]!);
+  return pageOf(
+    rows,
+    size,
+    () => em.count(entity, where()),
+    (row) => (row as T & Record<string, Date>)[orderBy]!,
+  );
 }
 
 /** A page from rows fetched with limit size + 1, newest first by (at, id); the count runs at most once. */
-export function pageOf<T extends { id: string }>(rows: T[], size: number, count: () => Promise<number>, at: (row: T) => Date = (row) => (row as T & { createdAt: Date }).createdAt): Page<T> {
+export function pageOf<T extends { id: string }>(
+  rows: T[],
+  size: number,
+  count: () => Promise<number>,
+  at: (row: T) => Date = (row) => (row as T & { createdAt: Date }).createdAt,
+): Page<T> {
   const nodes = rows.slice(0, size);
   const last = nodes[nodes.length - 1];
   let total: Promise<number> | undefined;
@@ -112,7 +133,11 @@ export function pageOf<T extends { id: string }>(rows: T[], size: number, count:
  * The Edge and Connection types of one node type, named as in the contract (LicenseEdge, LicenseConnection).
  * Row: the plain row a hand-written page may hold instead of the entity (see license-page.ts).
  */
-export function connectionTypes<T extends { id: string }, Row extends { id: string } = T>(node: ClassType<T>, name: string, orderBy: 'createdAt' | 'at' = 'createdAt') {
+export function connectionTypes<T extends { id: string }, Row extends { id: string } = T>(
+  node: ClassType<T>,
+  name: string,
+  orderBy: 'createdAt' | 'at' = 'createdAt',
+) {
   @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field(() => String)
@@ -171,7 +196,9 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   const meta = em.getMetadata().get<T>(Utils.className(entity));
   const column = (property: string) => (meta.properties as Record<string, { fieldNames: string[] }>)[property]!.fieldNames[0]!;
   const scoped = () => ({ $and: [where(), { [groupBy]: { $in: [...groupIds] } }] }) as FilterQuery<T>;
-  const pageWhere = args.after ? ({ $and: [scoped(), keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>) : scoped();
+  const pageWhere = args.after
+    ? ({ $and: [scoped(), keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>)
+    : scoped();
   const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
   const ranked = sql
     .createQueryBuilder(entity, 'g')
@@ -208,7 +235,10 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   }
   const pages = new Map<string, Page<T>>();
   for (const groupId of groupIds) {
-    pages.set(groupId, pageOf(byGroup.get(groupId) ?? [], size, () => countAll().then((found) => found.get(groupId) ?? 0)));
+    pages.set(
+      groupId,
+      pageOf(byGroup.get(groupId) ?? [], size, () => countAll().then((found) => found.get(groupId) ?? 0)),
+    );
   }
   return pages;
 }

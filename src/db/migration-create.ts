@@ -16,7 +16,9 @@ async function sqliteObjects(orm: Orm): Promise<Map<string, SqliteObject>> {
   const rows = await orm.em
     .fork()
     .getConnection()
-    .execute<SqliteObject[]>("select type, name, tbl_name, sql from sqlite_master where name not like 'sqlite_%' and name not like 'mikro_orm_%'");
+    .execute<SqliteObject[]>(
+      "select type, name, tbl_name, sql from sqlite_master where name not like 'sqlite_%' and name not like 'mikro_orm_%'",
+    );
   return new Map(rows.map((row) => [`${row.type}:${row.name}`, row]));
 }
 
@@ -120,7 +122,10 @@ ${list(pg)}
   writeFileSync(join(MIGRATIONS_DIR, `${className}.ts`), source);
   const indexFile = join(MIGRATIONS_DIR, 'index.ts');
   let index = readFileSync(indexFile, 'utf8');
-  index = index.replace(/\n\nexport const migrationsList/, `\nimport { ${className} } from './${className}';\n\nexport const migrationsList`);
+  index = index.replace(
+    /\n\nexport const migrationsList/,
+    `\nimport { ${className} } from './${className}';\n\nexport const migrationsList`,
+  );
   index = index.replace(/\];\s*$/, `  { name: '${className}', class: ${className} },\n];\n`);
   writeFileSync(indexFile, index);
   process.stdout.write(`Wrote migrations/${className}.ts (${sqlite.length} SQLite and ${pg.length} PostgreSQL statements).\n`);

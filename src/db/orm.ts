@@ -16,7 +16,12 @@ interface SqliteConnectionHandle {
   run(sql: string, cb: (err: Error | null) => void): void;
 }
 
-const SQLITE_PRAGMAS = ['pragma journal_mode = WAL', 'pragma foreign_keys = ON', 'pragma busy_timeout = 5000', 'pragma synchronous = NORMAL'];
+const SQLITE_PRAGMAS = [
+  'pragma journal_mode = WAL',
+  'pragma foreign_keys = ON',
+  'pragma busy_timeout = 5000',
+  'pragma synchronous = NORMAL',
+];
 
 function sqlitePragmas(conn: SqliteConnectionHandle, done: (err: Error | null, conn: unknown) => void): void {
   const next = (i: number): void => {

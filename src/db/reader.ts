@@ -137,10 +137,12 @@ class SqliteReader implements Reader {
 
   private open(): Promise<SqliteReadConnection[]> {
     // Opened on first use (the CLI's commands mostly never read this way); a failed open is retried.
-    this.connections ??= Promise.all(Array.from({ length: SQLITE_READ_CONNECTIONS }, () => SqliteReadConnection.open(this.path))).catch((error: unknown) => {
-      this.connections = undefined;
-      throw error;
-    });
+    this.connections ??= Promise.all(Array.from({ length: SQLITE_READ_CONNECTIONS }, () => SqliteReadConnection.open(this.path))).catch(
+      (error: unknown) => {
+        this.connections = undefined;
+        throw error;
+      },
+    );
     return this.connections;
   }
 

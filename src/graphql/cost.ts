@@ -86,11 +86,14 @@ export function queryCostPlugin(limit: number): ApolloServerPlugin {
             throw error;
           }
           if (cost > limit) {
-            throw refusal(`The request is too expensive: its cost is ${cost}, the limit is ${limit}. Ask for smaller pages or fewer nested connections.`, {
-              reason: QUERY_TOO_COMPLEX,
-              cost,
-              limit,
-            });
+            throw refusal(
+              `The request is too expensive: its cost is ${cost}, the limit is ${limit}. Ask for smaller pages or fewer nested connections.`,
+              {
+                reason: QUERY_TOO_COMPLEX,
+                cost,
+                limit,
+              },
+            );
           }
         },
       };

@@ -24,7 +24,8 @@ const CLIENT_REQUEST_CODES = new Set([
 export function withoutSchemaDetails(message: string): string {
   const variable = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /.exec(message);
   if (variable) return `Variable "$${variable[1]}" got an invalid value.`;
-  if (/ argument "[^"]*" of type "[^"]*" is required, but it was not provided\.$/.test(message)) return 'A required argument was not provided.';
+  if (/ argument "[^"]*" of type "[^"]*" is required, but it was not provided\.$/.test(message))
+    return 'A required argument was not provided.';
   if (/^Field "[^"]*" of required type "[^"]*" was not provided\.$/.test(message)) return 'A required input field was not provided.';
   return message.replace(/ ?Did you mean [^?]*\?/g, '');
 }
@@ -61,8 +62,13 @@ export function createFormatError(options: { production: boolean; log: Logger })
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = String(formatted.extensions?.code ?? '');
     const original = unwrapResolverError(error);
-    const message = code === 'GRAPHQL_PARSE_FAILED' && STACK_OVERFLOW.test(formatted.message) ? 'The document is nested too deeply.' : formatted.message;
-    const base = { message: options.production ? withoutSchemaDetails(message) : message, locations: formatted.locations, path: formatted.path };
+    const message =
+      code === 'GRAPHQL_PARSE_FAILED' && STACK_OVERFLOW.test(formatted.message) ? 'The document is nested too deeply.' : formatted.message;
+    const base = {
+      message: options.production ? withoutSchemaDetails(message) : message,
+      locations: formatted.locations,
+      path: formatted.path,
+    };
     const stacktrace = options.production ? undefined : formatted.extensions?.stacktrace;
     const field = formatted.extensions?.field;
 
@@ -70,10 +76,21 @@ export function createFormatError(options: { production: boolean; log: Logger })
       return { ...base, message: 'This conflicts with an existing object.', extensions: { code: ErrorCode.CONFLICT } };
     }
     if (CLIENT_REQUEST_CODES.has(code) || (code === ErrorCode.INTERNAL_SERVER_ERROR && refusedRequest(error))) {
-      return { ...base, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}), ...details(formatted.extensions), ...(stacktrace ? { stacktrace } : {}) } };
+      return {
+        ...base,
+        extensions: {
+          code: ErrorCode.BAD_USER_INPUT,
+          ...(field ? { field } : {}),
+          ...details(formatted.extensions),
+          ...(stacktrace ? { stacktrace } : {}),
+        },
+      };
     }
     if (PASS_THROUGH.has(code)) {
-      return { ...base, extensions: { code, ...(field ? { field } : {}), ...details(formatted.extensions), ...(stacktrace ? { stacktrace } : {}) } };
+      return {
+        ...base,
+        extensions: { code, ...(field ? { field } : {}), ...details(formatted.extensions), ...(stacktrace ? { stacktrace } : {}) },
+      };
     }
     options.log.error('internal error', { path: formatted.path?.join('.'), ...describeError(original) });
     return {

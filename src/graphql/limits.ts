@@ -1,14 +1,7 @@
 // Request limits checked before execution (FLOWS.md section 4): query depth at most 10, at most 15
 // aliases, at most one of the sensitive mutations per request, and a bound on the expanded size so
 // that fragments cannot multiply work. Fragment spreads are expanded, so nothing hides in them.
-import {
-  GraphQLError,
-  Kind,
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-  type ValidationContext,
-} from 'graphql';
+import { GraphQLError, Kind, type ASTVisitor, type FragmentDefinitionNode, type SelectionSetNode, type ValidationContext } from 'graphql';
 import { ErrorCode } from '../errors';
 
 export const MAX_DEPTH = 10;

@@ -103,7 +103,8 @@ export function permissions(schema: GraphQLSchema, map: Record<string, unknown> 
     const rules = map[type];
     if (!rules) continue;
     // A type's rule is one rule for all its fields, or a rule per field with '*' for the rest.
-    const ruleFor = (field: string): unknown => (isShieldRule(rules) ? rules : ((rules as Record<string, unknown>)[field] ?? (rules as Record<string, unknown>)['*']));
+    const ruleFor = (field: string): unknown =>
+      isShieldRule(rules) ? rules : ((rules as Record<string, unknown>)[field] ?? (rules as Record<string, unknown>)['*']);
     const guarded = Object.fromEntries(
       Object.entries(fields).filter(([field]) => {
         const fieldRule = ruleFor(field);

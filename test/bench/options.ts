@@ -66,12 +66,14 @@ export function parseOptions(argv: string[]): BenchOptions {
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = () => inline ?? argv[++i];
     switch (flag) {
       case '--scale': {
         const name = value();
-        if (name !== 'small' && name !== 'default' && name !== 'large') throw new Error(`--scale must be small, default or large, got ${name}`);
+        if (name !== 'small' && name !== 'default' && name !== 'large')
+          throw new Error(`--scale must be small, default or large, got ${name}`);
         options.scale = SCALES[name];
         break;
       }

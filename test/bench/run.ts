@@ -46,7 +46,12 @@ interface GqlBody<T> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-async function gql<T>(url: string, query: string, variables: Record<string, unknown> = {}, token: string | null = null): Promise<{ status: number; body: GqlBody<T> }> {
+async function gql<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token: string | null = null,
+): Promise<{ status: number; body: GqlBody<T> }> {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -70,7 +75,8 @@ function freshCode(user: SeededUser): string {
 
 async function signIn(url: string, user: SeededUser): Promise<string> {
   const res = await gql<{ login: { token: string; stage: string } }>(url, LOGIN, { e: user.email, p: user.password, c: freshCode(user) });
-  if (res.body.data?.login.stage !== 'AUTHENTICATED') throw new Error(`sign-in of ${user.email} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
+  if (res.body.data?.login.stage !== 'AUTHENTICATED')
+    throw new Error(`sign-in of ${user.email} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
   return res.body.data.login.token;
 }
 
@@ -79,7 +85,8 @@ type Connection = { totalCount: number; edges: { node: { id: string } }[]; pageI
 /** One response body of the measured query: no errors and the expected number of rows. */
 async function verifyMeasuredQuery(name: string, url: string, token: string | null, expectedRows: number): Promise<void> {
   const res = await gql<{ licenses: Connection }>(url, MEASURED_QUERY, {}, token);
-  if (res.status !== 200 || res.body.errors?.length) throw new Error(`${name}: the measured query answered ${res.status} with errors ${JSON.stringify(res.body.errors)}`);
+  if (res.status !== 200 || res.body.errors?.length)
+    throw new Error(`${name}: the measured query answered ${res.status} with errors ${JSON.stringify(res.body.errors)}`);
   const rows = res.body.data?.licenses.edges.length ?? -1;
   if (rows !== expectedRows) throw new Error(`${name}: the measured query returned ${rows} rows, expected ${expectedRows}`);
 }
@@ -111,7 +118,13 @@ interface LoadResult {
   rss: RssSummary;
 }
 
-async function load(run: string, server: ServerProcess, token: string | null, options: BenchOptions, durationS = options.duration): Promise<LoadResult> {
+async function load(
+  run: string,
+  server: ServerProcess,
+  token: string | null,
+  options: BenchOptions,
+  durationS = options.duration,
+): Promise<LoadResult> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const body = JSON.stringify({ query: MEASURED_QUERY });
   let bodyErrors = 0;
@@ -166,7 +179,12 @@ interface LoginStats {
 }
 
 /** Runs `during` while `clients` loops log in (password only) as fast as they can. */
-async function withLogins<T>(url: string, user: SeededUser, clients: number, during: () => Promise<T>): Promise<{ result: T; logins: LoginStats }> {
+async function withLogins<T>(
+  url: string,
+  user: SeededUser,
+  clients: number,
+  during: () => Promise<T>,
+): Promise<{ result: T; logins: LoginStats }> {
   let stop = false;
   const latencies: number[] = [];
   let failures = 0;
@@ -191,7 +209,10 @@ async function withLogins<T>(url: string, user: SeededUser, clients: number, dur
     await Promise.all(loops);
   }
   // Counted after the loops ended: logins still in flight when the load stopped are included.
-  return { result, logins: { clients, logins: latencies.length, failures, p50Ms: round1(median(latencies)), p99Ms: round1(percentile(latencies, 99)) } };
+  return {
+    result,
+    logins: { clients, logins: latencies.length, failures, p50Ms: round1(median(latencies)), p99Ms: round1(percentile(latencies, 99)) },
+  };
 }
 
 interface DeepPage {
@@ -209,7 +230,12 @@ async function firstVersusDeep(url: string, token: string, options: BenchOptions
   let after: string | null = null;
   let page = 1;
   while (page < options.deepPage) {
-    const res: { status: number; body: GqlBody<{ licenses: Connection }> } = await gql<{ licenses: Connection }>(url, WALK_QUERY, { after }, token);
+    const res: { status: number; body: GqlBody<{ licenses: Connection }> } = await gql<{ licenses: Connection }>(
+      url,
+      WALK_QUERY,
+      { after },
+      token,
+    );
     const info = res.body.data?.licenses.pageInfo;
     if (!info) throw new Error(`walking the pages failed at page ${page}: ${JSON.stringify(res.body.errors)}`);
     if (!info.hasNextPage) break;
@@ -289,15 +315,18 @@ async function dearestAllowed(server: ServerProcess, user: SeededUser, options: 
   const rssBefore = await server.rss();
   const stopSampling = server.sampleRss(50);
   const first = await gql<DenseData>(server.url, DEAREST_QUERY, {}, token);
-  if (first.body.errors?.length || !first.body.data) throw new Error(`the dearest allowed request failed: ${JSON.stringify(first.body.errors)}`);
+  if (first.body.errors?.length || !first.body.data)
+    throw new Error(`the dearest allowed request failed: ${JSON.stringify(first.body.errors)}`);
   const rows = first.body.data.customers.edges.reduce((n, e) => n + e.node.licenses.edges.length, 0);
-  if (rows !== DENSE.customers * 99) throw new Error(`the dearest allowed request returned ${rows} licenses, expected ${DENSE.customers * 99}`);
+  if (rows !== DENSE.customers * 99)
+    throw new Error(`the dearest allowed request returned ${rows} licenses, expected ${DENSE.customers * 99}`);
   const refused = async (query: string) => {
     const started = performance.now();
     const res = await gql(server.url, query, {}, token);
     const ms = performance.now() - started;
     const extensions = res.body.errors?.[0]?.extensions as { code?: string; reason?: string } | undefined;
-    if (extensions?.reason !== 'QUERY_TOO_COMPLEX') throw new Error(`expected QUERY_TOO_COMPLEX, got ${res.status} ${JSON.stringify(res.body.errors ?? res.body.data).slice(0, 300)}`);
+    if (extensions?.reason !== 'QUERY_TOO_COMPLEX')
+      throw new Error(`expected QUERY_TOO_COMPLEX, got ${res.status} ${JSON.stringify(res.body.errors ?? res.body.data).slice(0, 300)}`);
     return ms;
   };
   await refused(DEAREST_QUERY.replace('licenses(first: 99)', 'licenses(first: 100)'));
@@ -462,7 +491,9 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
     });
     servers.push(baseline);
-    log(`\napp (pid ${app.pid}, node flags of npm start: ${appNodeFlags.join(' ') || 'none'}) at ${app.url}, baseline (pid ${baseline.pid}) at ${baseline.url}`);
+    log(
+      `\napp (pid ${app.pid}, node flags of npm start: ${appNodeFlags.join(' ') || 'none'}) at ${app.url}, baseline (pid ${baseline.pid}) at ${baseline.url}`,
+    );
 
     const reseller = seeded.resellerUsers[0]!;
     const resellerToken = await signIn(app.url, reseller);
@@ -486,24 +517,34 @@ async function main(): Promise<void> {
       ] as const) {
         const r = await load(`round ${round}`, server, token, options);
         runs.push(r);
-        log(`${r.run} ${r.server}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors + r.non2xx + r.bodyErrors}, peak RSS ${r.rss.peakMb} MB`);
+        log(
+          `${r.run} ${r.server}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors + r.non2xx + r.bodyErrors}, peak RSS ${r.rss.peakMb} MB`,
+        );
       }
     }
 
     log(`\n## List p99 without and with ${options.loginClients} login loops`);
     const without = await load('without logins', app, resellerToken, options);
     runs.push(without);
-    const withLoginRun = await withLogins(app.url, seeded.loginUser, options.loginClients, () => load('with logins', app, resellerToken, options));
+    const withLoginRun = await withLogins(app.url, seeded.loginUser, options.loginClients, () =>
+      load('with logins', app, resellerToken, options),
+    );
     runs.push(withLoginRun.result);
-    log(`without: p99 ${without.p99Ms} ms; with: p99 ${withLoginRun.result.p99Ms} ms (${withLoginRun.logins.logins} logins, p50 ${withLoginRun.logins.p50Ms} ms)`);
+    log(
+      `without: p99 ${without.p99Ms} ms; with: p99 ${withLoginRun.result.p99Ms} ms (${withLoginRun.logins.logins} logins, p50 ${withLoginRun.logins.p50Ms} ms)`,
+    );
 
     log(`\n## First page against page ${options.deepPage} (admin, ${options.samples} sequential requests each)`);
     const deep = await firstVersusDeep(app.url, adminToken, options);
-    log(`reached page ${deep.reachedPage} of ${Math.ceil(deep.totalCount / 50)}: first p50 ${deep.firstP50Ms} ms, deep p50 ${deep.deepP50Ms} ms`);
+    log(
+      `reached page ${deep.reachedPage} of ${Math.ceil(deep.totalCount / 50)}: first p50 ${deep.firstP50Ms} ms, deep p50 ${deep.deepP50Ms} ms`,
+    );
 
     const appRss = await app.rss();
 
-    log(`\n## Dearest allowed request (cost ${DEAREST_COST}; a reseller with ${DENSE.customers} customers of ${DENSE.licensesPerCustomer} licenses, seeded now)`);
+    log(
+      `\n## Dearest allowed request (cost ${DEAREST_COST}; a reseller with ${DENSE.customers} customers of ${DENSE.licensesPerCustomer} licenses, seeded now)`,
+    );
     const denseOrm = await openOrm(config.database);
     let denseUser: SeededUser;
     try {
@@ -521,7 +562,11 @@ async function main(): Promise<void> {
 
     log('\n## SQL statements per request (in-process startApp, orm.onQuery)');
     const statements = await countStatements(env, reseller);
-    log(Object.entries(statements.perFirst).map(([first, counts]) => `first = ${first}: ${counts.join(', ')}`).join('; '));
+    log(
+      Object.entries(statements.perFirst)
+        .map(([first, counts]) => `first = ${first}: ${counts.join(', ')}`)
+        .join('; '),
+    );
 
     // 4. Figures.
     const appRounds = runs.filter((r) => r.server === 'app' && r.run.startsWith('round'));
@@ -629,9 +674,21 @@ async function main(): Promise<void> {
           date: new Date().toISOString(),
           engine,
           scale: options.scale,
-          options: { connections: options.connections, durationS: options.duration, warmupS: options.warmup, samples: options.samples, deepPage: options.deepPage, loginClients: options.loginClients },
+          options: {
+            connections: options.connections,
+            durationS: options.duration,
+            warmupS: options.warmup,
+            samples: options.samples,
+            deepPage: options.deepPage,
+            loginClients: options.loginClients,
+          },
           appNodeFlags,
-          machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 1024 / 1024) },
+          machine: {
+            node: process.version,
+            cpus: cpus().length,
+            cpuModel: cpus()[0]?.model,
+            memoryMb: Math.round(totalmem() / 1024 / 1024),
+          },
           measuredQuery: MEASURED_QUERY,
           seed: { counts: seeded.counts, ms: seeded.ms },
           runs,

@@ -107,7 +107,12 @@ export async function seed(
   await insertInBatches(orm, Reseller, scale.resellers, (i) => {
     const id = newId('Reseller');
     resellerIds.push(id);
-    return { id, name: `Reseller ${String(i + 1).padStart(4, '0')}`, linkedToResellerPortal: i % 3 === 0, createdAt: spread(now - 5 * YEAR, now - 4 * YEAR, i, scale.resellers) };
+    return {
+      id,
+      name: `Reseller ${String(i + 1).padStart(4, '0')}`,
+      linkedToResellerPortal: i % 3 === 0,
+      createdAt: spread(now - 5 * YEAR, now - 4 * YEAR, i, scale.resellers),
+    };
   });
   const msResellers = lap();
   log(`  resellers: ${scale.resellers} in ${msResellers} ms`);
@@ -121,7 +126,14 @@ export async function seed(
     customerIds.push(id);
     customerReseller.push(reseller);
     const createdAt = spread(now - 4 * YEAR, now - 3 * YEAR, i, scale.customers);
-    return { id, name: `Customer ${String(i + 1).padStart(6, '0')}`, contactEmail: `it-${i + 1}@customer.bench.test`, reseller: reseller, createdAt, updatedAt: createdAt };
+    return {
+      id,
+      name: `Customer ${String(i + 1).padStart(6, '0')}`,
+      contactEmail: `it-${i + 1}@customer.bench.test`,
+      reseller: reseller,
+      createdAt,
+      updatedAt: createdAt,
+    };
   });
   const msCustomers = lap();
   log(`  customers: ${scale.customers} in ${msCustomers} ms`);
@@ -201,7 +213,14 @@ export async function seed(
     loginUser,
     firstResellerLicenses,
     counts: { resellers: scale.resellers, customers: scale.customers, licenses: scale.licenses, users: users.length },
-    ms: { passwordHash: msHash, resellers: msResellers, customers: msCustomers, licenses: msLicenses, users: msUsers, total: Math.round(performance.now() - started) },
+    ms: {
+      passwordHash: msHash,
+      resellers: msResellers,
+      customers: msCustomers,
+      licenses: msLicenses,
+      users: msUsers,
+      total: Math.round(performance.now() - started),
+    },
   };
 }
 
@@ -216,13 +235,25 @@ export const DENSE = { customers: 100, licensesPerCustomer: 100 };
 export async function seedDenseReseller(orm: Orm, engine: 'sqlite' | 'postgresql', secretKey: string): Promise<SeededUser> {
   const now = Date.now();
   const resellerId = newId('Reseller');
-  await insertInBatches(orm, Reseller, 1, () => ({ id: resellerId, name: 'Dense reseller', linkedToResellerPortal: false, createdAt: new Date(now - 5 * YEAR) }));
+  await insertInBatches(orm, Reseller, 1, () => ({
+    id: resellerId,
+    name: 'Dense reseller',
+    linkedToResellerPortal: false,
+    createdAt: new Date(now - 5 * YEAR),
+  }));
   const customerIds: string[] = [];
   await insertInBatches(orm, Customer, DENSE.customers, (i) => {
     const id = newId('Customer');
     customerIds.push(id);
     const createdAt = spread(now - 4 * YEAR, now - 3 * YEAR, i, DENSE.customers);
-    return { id, name: `Dense customer ${String(i + 1).padStart(3, '0')}`, contactEmail: null, reseller: resellerId, createdAt, updatedAt: createdAt };
+    return {
+      id,
+      name: `Dense customer ${String(i + 1).padStart(3, '0')}`,
+      contactEmail: null,
+      reseller: resellerId,
+      createdAt,
+      updatedAt: createdAt,
+    };
   });
   const total = DENSE.customers * DENSE.licensesPerCustomer;
   await insertInBatches(orm, License, total, (i) => {
@@ -244,7 +275,14 @@ export async function seedDenseReseller(orm: Orm, engine: 'sqlite' | 'postgresql
       updatedAt: createdAt,
     };
   });
-  const user: SeededUser = { id: newId('User'), email: 'dense-reseller@bench.test', password: BENCH_PASSWORD, secret: generateTotpSecret(), role: Role.RESELLER, resellerId };
+  const user: SeededUser = {
+    id: newId('User'),
+    email: 'dense-reseller@bench.test',
+    password: BENCH_PASSWORD,
+    secret: generateTotpSecret(),
+    role: Role.RESELLER,
+    resellerId,
+  };
   const passwordHash = await hashPassword(BENCH_PASSWORD);
   await insertInBatches(orm, User, 1, () => ({
     id: user.id,

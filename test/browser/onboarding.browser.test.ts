@@ -61,7 +61,16 @@ describe('browser: onboarding through the server-rendered pages', function () {
     s = await startTestServer({ SMTP_URL: smtp.url, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US', javaScriptEnabled: false });
     page = await context.newPage();
@@ -121,7 +130,9 @@ describe('browser: onboarding through the server-rendered pages', function () {
     expect(await page.locator('h1').textContent()).to.equal('Set up your authenticator app');
     const qr = page.locator('img.qr');
     // The data: image loaded (CSP img-src data:).
-    expect(await qr.evaluate((el) => ((img: ImageElement) => img.complete && img.naturalWidth > 100)(el as unknown as ImageElement))).to.equal(true);
+    expect(
+      await qr.evaluate((el) => ((img: ImageElement) => img.complete && img.naturalWidth > 100)(el as unknown as ImageElement)),
+    ).to.equal(true);
     const secret = (await page.locator('#secret').textContent())!.replace(/\s/g, '');
     expect(secret).to.match(/^[A-Z2-7]{32}$/);
     await shot('03-authenticator');
@@ -133,7 +144,9 @@ describe('browser: onboarding through the server-rendered pages', function () {
     await page.getByRole('button', { name: 'Activate two-factor authentication' }).click();
     await page.waitForURL((url) => url.pathname === '/two-factor-setup/done');
     expect(await page.locator('h1').textContent()).to.equal('Two-factor authentication is active');
-    expect(await page.locator('main').textContent()).to.contain(`with your e-mail address ${email}, your new password and the 6-digit code`);
+    expect(await page.locator('main').textContent()).to.contain(
+      `with your e-mail address ${email}, your new password and the 6-digit code`,
+    );
     await shot('04-done');
     await shot('04-done-phone', PHONE);
 

@@ -18,14 +18,25 @@ const cachedHash = () => (passwordHash ??= hashPassword(PASSWORD));
 
 const unique = () => randomBytes(4).toString('hex');
 
-export async function makeReseller(s: TestServer, data: Partial<Pick<Reseller, 'name' | 'linkedToResellerPortal'>> = {}): Promise<Reseller> {
+export async function makeReseller(
+  s: TestServer,
+  data: Partial<Pick<Reseller, 'name' | 'linkedToResellerPortal'>> = {},
+): Promise<Reseller> {
   const em = s.app.services.orm.em.fork();
-  const reseller = em.create(Reseller, { name: data.name ?? `Reseller ${unique()}`, linkedToResellerPortal: data.linkedToResellerPortal ?? false, createdAt: new Date() });
+  const reseller = em.create(Reseller, {
+    name: data.name ?? `Reseller ${unique()}`,
+    linkedToResellerPortal: data.linkedToResellerPortal ?? false,
+    createdAt: new Date(),
+  });
   await em.persistAndFlush(reseller);
   return reseller;
 }
 
-export async function makeCustomer(s: TestServer, reseller: Reseller, data: Partial<Pick<Customer, 'name' | 'contactEmail'>> = {}): Promise<Customer> {
+export async function makeCustomer(
+  s: TestServer,
+  reseller: Reseller,
+  data: Partial<Pick<Customer, 'name' | 'contactEmail'>> = {},
+): Promise<Customer> {
   const em = s.app.services.orm.em.fork();
   const customer = em.create(Customer, {
     name: data.name ?? `Customer ${unique()}`,
@@ -140,7 +151,10 @@ export async function signIn(s: TestServer, u: TestUser): Promise<string> {
 }
 
 /** Password only: a limited session token (TOTP_REQUIRED or TWO_FACTOR_SETUP_REQUIRED). */
-export async function passwordOnly(s: TestServer, u: TestUser): Promise<{ token: string; stage: string; twoFactorActivation: string | null }> {
+export async function passwordOnly(
+  s: TestServer,
+  u: TestUser,
+): Promise<{ token: string; stage: string; twoFactorActivation: string | null }> {
   const res = await s.gql<{ login: { token: string; stage: string; twoFactorActivation: string | null } }>(
     'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token stage twoFactorActivation } }',
     { e: u.email, p: u.password },

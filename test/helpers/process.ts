@@ -61,7 +61,13 @@ export interface RunningServer {
   proc: ServerProcess;
   /** http://127.0.0.1:<port> */
   base: string;
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: Record<string, string>, operationName?: string): Promise<GqlResult<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string | null,
+    headers?: Record<string, string>,
+    operationName?: string,
+  ): Promise<GqlResult<T>>;
   /** SIGTERM, then SIGKILL if it is still running after timeoutMs; resolves once all output is read. */
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -117,4 +123,3 @@ export function factoryTarget(orm: Orm, config: Config, server?: RunningServer):
     gql: server ? server.gql : () => Promise.reject(new Error('no server process for gql')),
   } as unknown as TestServer;
 }
-

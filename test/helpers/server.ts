@@ -25,7 +25,12 @@ export interface TestServer {
   env: Record<string, string>;
   /** Every SQL statement the ORM ran, for statement-count tests. */
   queries: string[];
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: Record<string, string>): Promise<GqlResult<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string | null,
+    headers?: Record<string, string>,
+  ): Promise<GqlResult<T>>;
   outbox(): string[];
   stop(): Promise<void>;
 }

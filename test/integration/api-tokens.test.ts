@@ -34,13 +34,23 @@ const RESET = `mutation($t: String!, $p: String!) { resetPassword(token: $t, new
 const TOKEN_SHAPE = /^lpt_[A-Za-z0-9_-]{43}$/;
 const NEW_PASSWORD = 'a long and new password';
 /** Every table that holds rows a token could leak into. */
-const TABLES = ['app_user', 'session', 'account_token', 'api_token', 'audit_event', 'license', 'customer', 'reseller', 'attempt_counter', 'license_reminder'];
+const TABLES = [
+  'app_user',
+  'session',
+  'account_token',
+  'api_token',
+  'audit_event',
+  'license',
+  'customer',
+  'reseller',
+  'attempt_counter',
+  'license_reminder',
+];
 
 type TokenOut = { id: string; name: string; createdAt: string; expiresAt: string | null; lastUsedAt: string | null };
 type Created = { createApiToken: { token: string; apiToken: TokenOut } };
 
 const unique = () => randomBytes(4).toString('hex');
-
 
 function refused(res: GqlResult<unknown>, code: string) {
   expect(codeOf(res), JSON.stringify(res.errors)).to.equal(code);
@@ -123,7 +133,9 @@ describe('API tokens', function () {
     expect(JSON.stringify(listed)).to.not.contain(created.token);
 
     // The type itself has no field that could carry the secret or its hash.
-    const type = ok(await s.gql<{ __type: { fields: { name: string }[] } }>(`{ __type(name: "ApiToken") { fields { name } } }`, {}, session.resA));
+    const type = ok(
+      await s.gql<{ __type: { fields: { name: string }[] } }>(`{ __type(name: "ApiToken") { fields { name } } }`, {}, session.resA),
+    );
     expect(type.__type.fields.map((f) => f.name).sort()).to.deep.equal(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'purpose']);
 
     // Other users do not see it.
@@ -134,11 +146,19 @@ describe('API tokens', function () {
   it("a reseller's token sees exactly the reseller's licenses; an admin's token sees all", async () => {
     const resToken = (await create(session.resA)).token;
     await expectActsAs(resToken, u.resA);
-    const mine = ok(await s.gql<{ licenses: { totalCount: number; edges: { node: { id: string; reseller: { id: string } } }[] } }>(LICENSES, {}, resToken)).licenses;
+    const mine = ok(
+      await s.gql<{ licenses: { totalCount: number; edges: { node: { id: string; reseller: { id: string } } }[] } }>(
+        LICENSES,
+        {},
+        resToken,
+      ),
+    ).licenses;
     expect(mine.edges.map((e) => e.node.id).sort()).to.deep.equal([...licensesA].sort());
     expect(mine.totalCount).to.equal(licensesA.length);
     expect(ok(await s.gql<{ license: unknown }>(LICENSE, { id: licensesB[0] }, resToken)).license).to.equal(null);
-    expect(ok(await s.gql<{ license: { id: string } }>(LICENSE, { id: licensesA[0] }, resToken)).license).to.deep.equal({ id: licensesA[0] });
+    expect(ok(await s.gql<{ license: { id: string } }>(LICENSE, { id: licensesA[0] }, resToken)).license).to.deep.equal({
+      id: licensesA[0],
+    });
 
     const otherToken = (await create(session.resB)).token;
     const theirs = ok(await s.gql<{ licenses: { edges: { node: { id: string } }[] } }>(LICENSES, {}, otherToken)).licenses;
@@ -157,7 +177,11 @@ describe('API tokens', function () {
     expect(seen.edges.map((e) => e.node.id).sort()).to.deep.equal([...licensesA].sort());
 
     const before = await fork().count(License, {});
-    const res = await s.gql(CREATE_LICENSE, { i: { customerId: customerA.id, kind: 'MDM', seats: 5, validUntil: new Date(Date.now() + 86_400_000 * 30).toISOString() } }, token);
+    const res = await s.gql(
+      CREATE_LICENSE,
+      { i: { customerId: customerA.id, kind: 'MDM', seats: 5, validUntil: new Date(Date.now() + 86_400_000 * 30).toISOString() } },
+      token,
+    );
     refused(res, 'FORBIDDEN');
     expect(await fork().count(License, {})).to.equal(before);
   });
@@ -182,7 +206,9 @@ describe('API tokens', function () {
   it('a revoked token answers HTTP 401 UNAUTHENTICATED and leaves the list', async () => {
     const created = await create(session.resA);
     await expectActsAs(created.token, u.resA);
-    expect(ok(await s.gql<{ revokeApiToken: boolean }>(REVOKE_TOKEN, { id: created.apiToken.id }, session.resA)).revokeApiToken).to.equal(true);
+    expect(ok(await s.gql<{ revokeApiToken: boolean }>(REVOKE_TOKEN, { id: created.apiToken.id }, session.resA)).revokeApiToken).to.equal(
+      true,
+    );
     await expectDead(created.token);
     refused(await s.gql(LICENSES, {}, created.token), 'UNAUTHENTICATED');
     const listed = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA)).apiTokens;
@@ -203,7 +229,9 @@ describe('API tokens', function () {
   it("resetting the owner's 2FA (by an admin) kills the owner's tokens with HTTP 401", async () => {
     const created = await create(session.tfaVictim);
     await expectActsAs(created.token, u.tfaVictim);
-    const reset = ok(await s.gql<{ resetUserTwoFactor: { id: string; twoFactorEnabled: boolean } }>(RESET_2FA, { id: u.tfaVictim.user.id }, session.admin));
+    const reset = ok(
+      await s.gql<{ resetUserTwoFactor: { id: string; twoFactorEnabled: boolean } }>(RESET_2FA, { id: u.tfaVictim.user.id }, session.admin),
+    );
     expect(reset.resetUserTwoFactor.twoFactorEnabled).to.equal(false);
     await expectDead(created.token);
     const row = await fork().findOneOrFail(ApiToken, created.apiToken.id);
@@ -217,7 +245,9 @@ describe('API tokens', function () {
     const mail = await smtp.waitFor(u.pwdOwner.email, (m) => /reset/i.test(m.subject) && /reset-password\?token=/.test(m.text));
     const token = linkToken(mail);
     secrets.push(token);
-    const setup = ok(await s.gql<{ resetPassword: { setupToken: string; alreadyEnrolled: boolean } }>(RESET, { t: token, p: NEW_PASSWORD }));
+    const setup = ok(
+      await s.gql<{ resetPassword: { setupToken: string; alreadyEnrolled: boolean } }>(RESET, { t: token, p: NEW_PASSWORD }),
+    );
     expect(setup.resetPassword.alreadyEnrolled).to.equal(true);
     secrets.push(setup.resetPassword.setupToken);
     await expectDead(created.token);
@@ -236,7 +266,9 @@ describe('API tokens', function () {
 
   it('sets lastUsedAt when the token is used, and records its use at most once a minute', async () => {
     const created = await create(session.resA);
-    const unused = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA)).apiTokens.find((t) => t.id === created.apiToken.id)!;
+    const unused = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA)).apiTokens.find(
+      (t) => t.id === created.apiToken.id,
+    )!;
     expect(unused.lastUsedAt).to.equal(null);
 
     const before = Date.now();
@@ -246,7 +278,9 @@ describe('API tokens', function () {
     await expectActsAs(created.token, u.resA);
     const after = Date.now();
 
-    const used = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA)).apiTokens.find((t) => t.id === created.apiToken.id)!;
+    const used = ok(await s.gql<{ apiTokens: TokenOut[] }>(LIST_TOKENS, {}, session.resA)).apiTokens.find(
+      (t) => t.id === created.apiToken.id,
+    )!;
     expect(used.lastUsedAt).to.be.a('string');
     const at = new Date(used.lastUsedAt!).getTime();
     expect(at).to.be.within(before - 1000, after + 1000);
@@ -277,8 +311,8 @@ describe('API tokens', function () {
 
     // The reseller's other users and the admin see them through the API too.
     const AUDIT = `{ auditEvents(first: 100) { edges { node { action targetId actor { id } } } } }`;
-    const seen = ok(await s.gql<{ auditEvents: { edges: { node: { action: string; targetId: string } }[] } }>(AUDIT, {}, session.admin)).auditEvents.edges
-      .map((e) => e.node)
+    const seen = ok(await s.gql<{ auditEvents: { edges: { node: { action: string; targetId: string } }[] } }>(AUDIT, {}, session.admin))
+      .auditEvents.edges.map((e) => e.node)
       .filter((n) => n.targetId === created.apiToken.id)
       .map((n) => n.action)
       .sort();
@@ -360,7 +394,11 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
 
   it('after onboarding, sign-in, token creation and token use, no token or secret appears in the log', async () => {
     const env = testEnv(dir, schema, { LOG_LEVEL: 'debug', PORT: '0' });
-    child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const url = await waitForListening();
@@ -387,11 +425,17 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
     const { setupToken, secret } = reset.data!.resetPassword;
     leaks.push(setupToken, secret, NEW_PASSWORD);
     const now = Date.now();
-    const activated = await gql(`mutation($t: String!, $c: String!) { activateTwoFactor(setupToken: $t, code: $c) }`, { t: setupToken, c: totpCode(secret, now) });
+    const activated = await gql(`mutation($t: String!, $c: String!) { activateTwoFactor(setupToken: $t, code: $c) }`, {
+      t: setupToken,
+      c: totpCode(secret, now),
+    });
     expect(activated.errors, JSON.stringify(activated.errors)).to.equal(undefined);
 
     // Sign-in in two steps: the limited session token, then the AUTHENTICATED one.
-    const login = await gql<{ login: { token: string; stage: string } }>(`mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token stage } }`, { e: email, p: NEW_PASSWORD });
+    const login = await gql<{ login: { token: string; stage: string } }>(
+      `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token stage } }`,
+      { e: email, p: NEW_PASSWORD },
+    );
     expect(login.data!.login.stage).to.equal('TOTP_REQUIRED');
     const limited = login.data!.login.token;
     leaks.push(limited);
@@ -399,7 +443,11 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
     const wrong = totpCode(secret, now + 10 * 30_000);
     const failed = await gql(`mutation($c: String!) { verifyTotp(code: $c) { token } }`, { c: wrong }, limited);
     expect(failed.errors?.[0]?.extensions?.code).to.equal('UNAUTHENTICATED');
-    const verified = await gql<{ verifyTotp: { token: string; stage: string } }>(`mutation($c: String!) { verifyTotp(code: $c) { token stage } }`, { c: totpCode(secret, now + 30_000) }, limited);
+    const verified = await gql<{ verifyTotp: { token: string; stage: string } }>(
+      `mutation($c: String!) { verifyTotp(code: $c) { token stage } }`,
+      { c: totpCode(secret, now + 30_000) },
+      limited,
+    );
     expect(verified.errors, JSON.stringify(verified.errors)).to.equal(undefined);
     const sessionToken = verified.data!.verifyTotp.token;
     leaks.push(sessionToken);
@@ -413,7 +461,11 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
     // Use: a read, a refused write, and a request with a revoked token.
     const used = await gql<{ me: { email: string } }>(ME, {}, apiToken);
     expect(used.data!.me.email).to.equal(email);
-    const bad = await gql(CREATE_LICENSE, { i: { customerId: 'cus_000000000000000000000000', kind: 'MDM', seats: 0, validUntil: '2030-01-01T00:00:00Z' } }, apiToken);
+    const bad = await gql(
+      CREATE_LICENSE,
+      { i: { customerId: 'cus_000000000000000000000000', kind: 'MDM', seats: 0, validUntil: '2030-01-01T00:00:00Z' } },
+      apiToken,
+    );
     expect(bad.errors).to.not.equal(undefined);
     await gql(REVOKE_TOKEN, { id: created.data!.createApiToken.apiToken.id }, sessionToken);
     const dead = await gql(ME, {}, apiToken);
@@ -421,7 +473,8 @@ describe('API tokens and the server log (node dist/src/main.js, LOG_LEVEL=debug)
 
     // Wait until the API-token mail has been written (and logged), then stop the server.
     const deadline = Date.now() + 10000;
-    while (!readdirSync(outbox).some((f) => f.includes('api-token-created')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (!readdirSync(outbox).some((f) => f.includes('api-token-created')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
     const exited = new Promise((r) => child!.once('exit', r));
     child.kill('SIGTERM');
     await exited;

@@ -9,7 +9,17 @@ import { hashToken } from '../../src/modules/auth/secrets';
 import { Session } from '../../src/modules/auth/session.entity';
 import { totpCode } from '../../src/modules/auth/totp';
 import { User } from '../../src/modules/users/user.entity';
-import { freshCode, makeReseller, makeUser, passwordOnly, PASSWORD, resellerPortalToken, signIn, wrongCode, type TestUser } from '../factories';
+import {
+  freshCode,
+  makeReseller,
+  makeUser,
+  passwordOnly,
+  PASSWORD,
+  resellerPortalToken,
+  signIn,
+  wrongCode,
+  type TestUser,
+} from '../factories';
 import { linkToken, resetLink, startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/mail';
 import { codeOf, ok, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -36,7 +46,6 @@ type Setup = { setupToken: string; secret: string; otpauthUrl: string; alreadyEn
 
 const unique = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 /** A refused operation: the code, no data. */
 function refused(res: GqlResult<unknown>, code: string, note = '') {
@@ -78,7 +87,10 @@ async function sessionsOf(s: TestServer, userId: string, stage?: string): Promis
 }
 
 async function userRow(s: TestServer, userId: string): Promise<Record<string, unknown>> {
-  const rows = await s.app.services.orm.em.fork().getConnection().execute<Record<string, unknown>[]>('select * from app_user where id = ?', [userId]);
+  const rows = await s.app.services.orm.em
+    .fork()
+    .getConnection()
+    .execute<Record<string, unknown>[]>('select * from app_user where id = ?', [userId]);
   expect(rows).to.have.length(1);
   return rows[0]!;
 }
@@ -120,7 +132,11 @@ function rawPost(s: TestServer, body: unknown, headers: Record<string, string>):
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       `${s.url}/graphql`,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...headers } },
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...headers },
+      },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
@@ -161,8 +177,16 @@ describe('sign-in, 2FA and account activation', function () {
     it('replaces a password hash of older scrypt parameters at the next successful sign-in, and the password still works', async () => {
       const u = await makeUser(s, { role: Role.ADMIN });
       const salt = randomBytes(16);
-      const older = ['scrypt', 14, 8, 1, salt.toString('base64'), scryptSync(u.password.normalize('NFC'), salt, 32, { N: 2 ** 14, r: 8, p: 1 }).toString('base64')].join('$');
-      const storedHash = async () => (await s.app.services.orm.em.fork().findOneOrFail(User, u.user.id, { populate: ['passwordHash'] })).passwordHash;
+      const older = [
+        'scrypt',
+        14,
+        8,
+        1,
+        salt.toString('base64'),
+        scryptSync(u.password.normalize('NFC'), salt, 32, { N: 2 ** 14, r: 8, p: 1 }).toString('base64'),
+      ].join('$');
+      const storedHash = async () =>
+        (await s.app.services.orm.em.fork().findOneOrFail(User, u.user.id, { populate: ['passwordHash'] })).passwordHash;
       await s.app.services.orm.em.fork().nativeUpdate(User, { id: u.user.id }, { passwordHash: older });
       expect(ok(await login(s, u.email, u.password)).login.stage).to.equal('TOTP_REQUIRED');
       const upgraded = await storedHash();
@@ -278,7 +302,11 @@ describe('sign-in, 2FA and account activation', function () {
       const token = new URL(activation.redirectUrl).searchParams.get('token')!;
       const expired = await s.app.services.orm.em
         .fork()
-        .nativeUpdate(AccountToken, { user: u.user.id, purpose: AccountTokenPurpose.TWO_FACTOR_ACTIVATION, usedAt: null }, { expiresAt: new Date(0) });
+        .nativeUpdate(
+          AccountToken,
+          { user: u.user.id, purpose: AccountTokenPurpose.TWO_FACTOR_ACTIVATION, usedAt: null },
+          { expiresAt: new Date(0) },
+        );
       expect(expired).to.equal(1);
       refused(await s.gql(BEGIN, { t: token }, await resellerPortalToken(s)), 'BAD_USER_INPUT');
       const row = await userRow(s, u.user.id);
@@ -311,14 +339,19 @@ describe('sign-in, 2FA and account activation', function () {
       };
 
       expect(await create({ resellerId: linkedReseller.id })).to.deep.equal({ linked: true, method: 'RESELLER_PORTAL' });
-      expect(await create({ resellerId: linkedReseller.id, linkedToResellerPortal: false })).to.deep.equal({ linked: false, method: 'EMAIL' });
+      expect(await create({ resellerId: linkedReseller.id, linkedToResellerPortal: false })).to.deep.equal({
+        linked: false,
+        method: 'EMAIL',
+      });
       expect(await create({ resellerId: plainReseller.id })).to.deep.equal({ linked: false, method: 'EMAIL' });
     });
 
     it('after 2FA is enrolled, a password reset displays the existing secret again and activateTwoFactor confirms it', async () => {
       const u = await makeUser(s, { role: Role.ADMIN });
       const changed = watch(smtp, u.email, (m) => /password was changed/i.test(m.subject));
-      const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(s, smtp, u.email), p: NEW_PASSWORD })).resetPassword;
+      const setup = ok(
+        await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(s, smtp, u.email), p: NEW_PASSWORD }),
+      ).resetPassword;
       expect(setup.alreadyEnrolled).to.equal(true);
       expect(setup.secret).to.equal(u.secret);
       expect(new URL(setup.otpauthUrl).searchParams.get('secret')).to.equal(u.secret);
@@ -362,7 +395,9 @@ describe('sign-in, 2FA and account activation', function () {
 
     it('the code that activated 2FA cannot then sign in, neither in login nor in verifyTotp', async () => {
       const u = await makeUser(s, { role: Role.ADMIN, twoFactor: false });
-      const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(s, smtp, u.email), p: NEW_PASSWORD })).resetPassword;
+      const setup = ok(
+        await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(s, smtp, u.email), p: NEW_PASSWORD }),
+      ).resetPassword;
       const code = steps(setup.secret);
       expect(ok(await s.gql(ACTIVATE, { t: setup.setupToken, c: code(0) }))).to.deep.equal({ activateTwoFactor: true });
 
@@ -476,15 +511,19 @@ describe('sign-in, 2FA and account activation', function () {
     it('builds the reset link from PUBLIC_URL, whatever Host and forwarding headers the request carries', async () => {
       const u = await makeUser(s, { role: Role.ADMIN });
       const next = watch(smtp, u.email, hasResetLink);
-      const res = await rawPost(s, { query: REQUEST_RESET, variables: { e: u.email } }, {
-        host: 'evil.example',
-        'x-forwarded-host': 'evil.example',
-        'x-forwarded-proto': 'http',
-        'x-forwarded-port': '8080',
-        forwarded: 'for=203.0.113.9;host=evil.example;proto=http',
-        'x-original-host': 'evil.example',
-        origin: 'https://evil.example',
-      });
+      const res = await rawPost(
+        s,
+        { query: REQUEST_RESET, variables: { e: u.email } },
+        {
+          host: 'evil.example',
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'http',
+          'x-forwarded-port': '8080',
+          forwarded: 'for=203.0.113.9;host=evil.example;proto=http',
+          'x-original-host': 'evil.example',
+          origin: 'https://evil.example',
+        },
+      );
       expect(res.status).to.equal(200);
       const mail = await next();
       expect(resetLink(mail).startsWith('https://portal.example.test/reset-password?token=')).to.equal(true);
@@ -503,7 +542,11 @@ describe('sign-in, 2FA and account activation', function () {
       const expiring = await resetToken(s, smtp, u.email);
       const expired = await s.app.services.orm.em
         .fork()
-        .nativeUpdate(AccountToken, { user: u.user.id, purpose: AccountTokenPurpose.PASSWORD_RESET, usedAt: null }, { expiresAt: new Date(0) });
+        .nativeUpdate(
+          AccountToken,
+          { user: u.user.id, purpose: AccountTokenPurpose.PASSWORD_RESET, usedAt: null },
+          { expiresAt: new Date(0) },
+        );
       expect(expired).to.equal(1);
       refused(await s.gql(RESET, { t: expiring, p: OTHER_PASSWORD }), 'BAD_USER_INPUT', 'expired token');
       expect(await passwordHashOf(s, u.user.id)).to.equal(hash);
@@ -591,7 +634,7 @@ describe('sign-in, 2FA and account activation', function () {
   });
 
   describe('resetUserTwoFactor', () => {
-    it('an admin resetting a user\'s 2FA ends the user\'s sessions, asks the user to set 2FA up again and writes TWO_FACTOR_RESET', async () => {
+    it("an admin resetting a user's 2FA ends the user's sessions, asks the user to set 2FA up again and writes TWO_FACTOR_RESET", async () => {
       const admin = await makeUser(s, { role: Role.ADMIN });
       const adminToken = await signIn(s, admin);
       const reseller = await makeReseller(s);
@@ -600,7 +643,9 @@ describe('sign-in, 2FA and account activation', function () {
       const userToken = ok(await login(s, u.email, u.password, code(0))).login.token;
       await expectAlive(s, userToken, u.user.id);
 
-      const reset = ok(await s.gql<{ resetUserTwoFactor: { id: string; twoFactorEnabled: boolean } }>(RESET_2FA, { id: u.user.id }, adminToken));
+      const reset = ok(
+        await s.gql<{ resetUserTwoFactor: { id: string; twoFactorEnabled: boolean } }>(RESET_2FA, { id: u.user.id }, adminToken),
+      );
       expect(reset.resetUserTwoFactor).to.deep.equal({ id: u.user.id, twoFactorEnabled: false });
       await expectDead(s, userToken);
 
@@ -610,11 +655,9 @@ describe('sign-in, 2FA and account activation', function () {
       expect((await userRow(s, u.user.id)).totp_secret_sealed).to.equal(null);
 
       const events = ok(
-        await s.gql<{ auditEvents: { edges: { node: { action: string; targetType: string; targetId: string; actor: { id: string } | null } }[] } }>(
-          AUDIT,
-          {},
-          adminToken,
-        ),
+        await s.gql<{
+          auditEvents: { edges: { node: { action: string; targetType: string; targetId: string; actor: { id: string } | null } }[] };
+        }>(AUDIT, {}, adminToken),
       ).auditEvents.edges.map((e) => e.node);
       expect(events).to.deep.include({ action: 'TWO_FACTOR_RESET', targetType: 'User', targetId: u.user.id, actor: { id: admin.user.id } });
     });
@@ -626,14 +669,17 @@ describe('sign-in, 2FA and account activation', function () {
       const adminToken = await signIn(s, admin);
       const email = `at-rest-${unique()}@example.test`;
       const next = watch(smtp, email, hasResetLink);
-      const created = ok(await s.gql<{ createUser: { id: string } }>(CREATE_USER, { i: { email, name: 'At Rest', role: 'ADMIN' } }, adminToken)).createUser;
+      const created = ok(
+        await s.gql<{ createUser: { id: string } }>(CREATE_USER, { i: { email, name: 'At Rest', role: 'ADMIN' } }, adminToken),
+      ).createUser;
       const invitation = linkToken(await next());
       const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: invitation, p: NEW_PASSWORD })).resetPassword;
       const code = steps(setup.secret);
       ok(await s.gql(ACTIVATE, { t: setup.setupToken, c: code(0) }));
       const limited = ok(await login(s, email, NEW_PASSWORD)).login;
       const verified = ok(await verify(s, limited.token, code(1))).verifyTotp;
-      const apiToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_API_TOKEN, { n: 'ci' }, verified.token)).createApiToken.token;
+      const apiToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_API_TOKEN, { n: 'ci' }, verified.token)).createApiToken
+        .token;
       const relogin = ok(await login(s, email, NEW_PASSWORD)).login; // a live TOTP_REQUIRED session
 
       const conn = s.app.services.orm.em.fork().getConnection();

@@ -54,7 +54,8 @@ async function mailedToken(s: TestServer, to: string, seenBefore: number): Promi
     }
     const mails = await Promise.all(files.map((f) => parseMail(readFileSync(join(dir, f)))));
     const links = mails.filter((m) => m.to.includes(to) && /\/reset-password\?token=/.test(m.text));
-    if (links.length > seenBefore) return decodeURIComponent(/\/reset-password\?token=([A-Za-z0-9_%-]+)/.exec(links[links.length - 1]!.text)![1]!);
+    if (links.length > seenBefore)
+      return decodeURIComponent(/\/reset-password\?token=([A-Za-z0-9_%-]+)/.exec(links[links.length - 1]!.text)![1]!);
     if (Date.now() > deadline) throw new Error(`no reset link to ${to}`);
     await sleep(25);
   }
@@ -81,8 +82,9 @@ async function userState(s: TestServer, userId: string) {
 async function activationToken(s: TestServer, u: TestUser): Promise<{ token: string; limited: string }> {
   const limited = await passwordOnly(s, u);
   expect(limited).to.include({ stage: 'TWO_FACTOR_SETUP_REQUIRED', twoFactorActivation: 'RESELLER_PORTAL' });
-  const activation = ok(await s.gql<{ requestTwoFactorActivation: { method: string; redirectUrl: string } }>(REQUEST_ACTIVATION, {}, limited.token))
-    .requestTwoFactorActivation;
+  const activation = ok(
+    await s.gql<{ requestTwoFactorActivation: { method: string; redirectUrl: string } }>(REQUEST_ACTIVATION, {}, limited.token),
+  ).requestTwoFactorActivation;
   expect(activation.method).to.equal('RESELLER_PORTAL');
   return { token: new URL(activation.redirectUrl).searchParams.get('token')!, limited: limited.token };
 }
@@ -114,7 +116,8 @@ describe('credential hardening (FLOWS.md section 8)', function () {
     it('a password alone never yields a session: beginTwoFactorSetup without the portal token is FORBIDDEN and the activation token stays unused', async () => {
       const u = await linkedUser();
       const { token, limited } = await activationToken(s, u);
-      const ownerToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_TOKEN, { n: 'script', p: 'OWNER' }, adminToken)).createApiToken.token;
+      const ownerToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_TOKEN, { n: 'script', p: 'OWNER' }, adminToken))
+        .createApiToken.token;
       const attempts: [string, string | null][] = [
         ['no credential', null],
         ["the account's own limited session", limited],
@@ -126,7 +129,9 @@ describe('credential hardening (FLOWS.md section 8)', function () {
         expect(await unusedActivationTokens(s, u.user.id), note).to.equal(1);
       }
       expect(await userState(s, u.user.id)).to.deep.equal({ twoFactorEnabled: false, hasSecret: false });
-      expect(await s.app.services.orm.em.fork().count(AccountToken, { user: u.user.id, purpose: AccountTokenPurpose.TOTP_SETUP })).to.equal(0);
+      expect(await s.app.services.orm.em.fork().count(AccountToken, { user: u.user.id, purpose: AccountTokenPurpose.TOTP_SETUP })).to.equal(
+        0,
+      );
 
       // The same token still works for the reseller portal afterwards.
       const setup = ok(await s.gql<{ beginTwoFactorSetup: Setup }>(BEGIN, { t: token }, portal)).beginTwoFactorSetup;
@@ -155,8 +160,13 @@ describe('credential hardening (FLOWS.md section 8)', function () {
       refused(await s.gql(CREATE_TOKEN, { n: 'portal', p: 'RESELLER_PORTAL' }, resellerToken), 'FORBIDDEN');
       expect(await s.app.services.orm.em.fork().count(ApiToken, { user: resellerUser.user.id })).to.equal(0);
 
-      const created = ok(await s.gql<{ createApiToken: { token: string; apiToken: { purpose: string } } }>(CREATE_TOKEN, { n: 'portal', p: 'RESELLER_PORTAL' }, adminToken))
-        .createApiToken;
+      const created = ok(
+        await s.gql<{ createApiToken: { token: string; apiToken: { purpose: string } } }>(
+          CREATE_TOKEN,
+          { n: 'portal', p: 'RESELLER_PORTAL' },
+          adminToken,
+        ),
+      ).createApiToken;
       expect(created.apiToken.purpose).to.equal('RESELLER_PORTAL');
       for (const query of [ME, '{ licenses { totalCount } }', '{ users { totalCount } }', '{ apiTokens { id } }']) {
         refused(await s.gql(query, {}, created.token), 'FORBIDDEN', query);
@@ -197,10 +207,15 @@ describe('credential hardening (FLOWS.md section 8)', function () {
     it('resetUserTwoFactor ends sessions of every stage and API tokens', async () => {
       const u = await makeUser(s, { role: Role.ADMIN });
       const full = await signIn(s, u);
-      const apiToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_TOKEN, { n: 'script', p: 'OWNER' }, full)).createApiToken.token;
+      const apiToken = ok(await s.gql<{ createApiToken: { token: string } }>(CREATE_TOKEN, { n: 'script', p: 'OWNER' }, full))
+        .createApiToken.token;
       const limited = (await passwordOnly(s, u)).token;
       ok(await s.gql(RESET_2FA, { id: u.user.id }, adminToken));
-      for (const [note, token] of [['session', full], ['API token', apiToken], ['limited session', limited]] as const) {
+      for (const [note, token] of [
+        ['session', full],
+        ['API token', apiToken],
+        ['limited session', limited],
+      ] as const) {
         const res = await s.gql(ME, {}, token);
         expect(res.status, note).to.equal(401);
         refused(res, 'UNAUTHENTICATED', note);
@@ -227,7 +242,10 @@ describe('credential hardening (FLOWS.md section 8)', function () {
         const u = await makeUser(s, { role: Role.ADMIN });
         const limited = (await passwordOnly(s, u)).token;
         const code = steps(u.secret!);
-        const results = await Promise.all([s.gql<{ verifyTotp: { token: string; stage: string } }>(VERIFY, { c: code(0) }, limited), s.gql<{ verifyTotp: { token: string; stage: string } }>(VERIFY, { c: code(1) }, limited)]);
+        const results = await Promise.all([
+          s.gql<{ verifyTotp: { token: string; stage: string } }>(VERIFY, { c: code(0) }, limited),
+          s.gql<{ verifyTotp: { token: string; stage: string } }>(VERIFY, { c: code(1) }, limited),
+        ]);
         const won = results.filter((r) => r.data?.verifyTotp?.stage === 'AUTHENTICATED');
         expect(won, `round ${round}: ${JSON.stringify(results.map((r) => r.errors))}`).to.have.length(1);
         const lost = results.find((r) => r !== won[0])!;
@@ -249,7 +267,9 @@ describe('reseller-portal activation in production', function () {
       const u = await makeUser(s, { role: Role.RESELLER, reseller, twoFactor: false, linkedToResellerPortal: true });
       const limited = await passwordOnly(s, u);
       expect(limited).to.include({ stage: 'TWO_FACTOR_SETUP_REQUIRED', twoFactorActivation: 'EMAIL' });
-      const activation = ok(await s.gql<{ requestTwoFactorActivation: { method: string; redirectUrl: string | null } }>(REQUEST_ACTIVATION, {}, limited.token));
+      const activation = ok(
+        await s.gql<{ requestTwoFactorActivation: { method: string; redirectUrl: string | null } }>(REQUEST_ACTIVATION, {}, limited.token),
+      );
       expect(activation.requestTwoFactorActivation).to.deep.equal({ method: 'EMAIL', redirectUrl: null });
       const link = await mailedToken(s, u.email, 0);
       const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: link, p: NEW_PASSWORD })).resetPassword;

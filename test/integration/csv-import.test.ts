@@ -248,7 +248,10 @@ describe('CSV import and export of licenses (CLI)', function () {
 
   it('reads a header with spaces around its names and quoted names like a plain one', async () => {
     const tag = unique();
-    const text = ['customer, kind ,"seats", validFrom,validUntil ,"idempotencyKey"', `${acme.id},MDM,4,${day(0)},${day(30)},spaced-${tag}`].join('\n') + '\n';
+    const text =
+      ['customer, kind ,"seats", validFrom,validUntil ,"idempotencyKey"', `${acme.id},MDM,4,${day(0)},${day(30)},spaced-${tag}`].join(
+        '\n',
+      ) + '\n';
     const res = await importCsv(text);
     expect(res.code, res.stderr).to.equal(0);
     expect(report(res).map((r) => r.status)).to.deep.equal(['created']);
@@ -340,26 +343,35 @@ describe('CSV import and export of licenses (CLI)', function () {
     expect(out.find((r) => r.line === '17')!.message).to.match(/7 field\(s\) where the header has 6/);
     expect(await countLicenses()).to.equal(licenses + 4);
     const created = await fork().find(License, { idempotencyKey: { $like: `bad-${tag}-%` } });
-    expect(created.map((l) => l.idempotencyKey).sort()).to.deep.equal([`bad-${tag}-ok1`, `bad-${tag}-ok2`, `bad-${tag}-ok3`, `bad-${tag}-ok4`]);
+    expect(created.map((l) => l.idempotencyKey).sort()).to.deep.equal([
+      `bad-${tag}-ok1`,
+      `bad-${tag}-ok2`,
+      `bad-${tag}-ok3`,
+      `bad-${tag}-ok4`,
+    ]);
     // The summary on stderr counts the same.
     expect(res.stderr).to.match(/17 rows: 4 created, 0 already there, 13 failed/);
   });
 
-  for (const [eol, label] of [['\n', 'LF'], ['\r\n', 'CRLF']] as const) {
+  for (const [eol, label] of [
+    ['\n', 'LF'],
+    ['\r\n', 'CRLF'],
+  ] as const) {
     it(`reports the line of the file even around blank lines and quoted line breaks (${label} line ends)`, async () => {
       const tag = unique();
-      const text = [
-        HEADER.join(','),
-        `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-1`, // line 2
-        ``, // line 3 (blank)
-        `${acme.id},MDM,0,${day(0)},${day(30)},lines-${tag}-2`, // line 4
-        `${acme.id},MDM,5,${day(0)},${day(30)},"lines-${tag}-3${eol}second line of the key"`, // lines 5-6
-        ``, // line 7 (blank)
-        ``, // line 8 (blank)
-        `${acme.id},MDM,5,${day(0)},nope,lines-${tag}-4`, // line 9
-        `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-5`, // line 10
-        `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-5`, // line 11: the same key again
-      ].join(eol) + eol;
+      const text =
+        [
+          HEADER.join(','),
+          `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-1`, // line 2
+          ``, // line 3 (blank)
+          `${acme.id},MDM,0,${day(0)},${day(30)},lines-${tag}-2`, // line 4
+          `${acme.id},MDM,5,${day(0)},${day(30)},"lines-${tag}-3${eol}second line of the key"`, // lines 5-6
+          ``, // line 7 (blank)
+          ``, // line 8 (blank)
+          `${acme.id},MDM,5,${day(0)},nope,lines-${tag}-4`, // line 9
+          `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-5`, // line 10
+          `${acme.id},MDM,5,${day(0)},${day(30)},lines-${tag}-5`, // line 11: the same key again
+        ].join(eol) + eol;
       const res = await importCsv(text);
       expect(res.code, res.stderr).to.equal(2);
       expect(report(res).map((r) => [r.line, r.status, r.field])).to.deep.equal([
@@ -375,7 +387,14 @@ describe('CSV import and export of licenses (CLI)', function () {
 
   it('two imports of the same file at the same time create each license once', async () => {
     const tag = unique();
-    const rows = Array.from({ length: 60 }, (_, i) => [i % 2 ? acme.id : globex.name, 'MDM', i + 1, day(0), day(100), i % 3 ? `race-${tag}-${i}` : '']);
+    const rows = Array.from({ length: 60 }, (_, i) => [
+      i % 2 ? acme.id : globex.name,
+      'MDM',
+      i + 1,
+      day(0),
+      day(100),
+      i % 3 ? `race-${tag}-${i}` : '',
+    ]);
     const text = csv(rows);
     const licenses = await countLicenses();
     const [a, b] = await Promise.all([importCsv(text, '--reseller', reseller.id), importCsv(text, '--reseller', reseller.id)]);
@@ -395,7 +414,14 @@ describe('CSV import and export of licenses (CLI)', function () {
       const tag = unique();
       const rows = Array.from({ length: size }, (_, i) => {
         const c = customers[i % customers.length]!;
-        return [i % 5 === 0 ? c.name : c.id, i % 2 ? 'MDM' : 'MOBILE_SECURITY', (i % 500) + 1, day(i % 30), day(365 + (i % 700)), i % 4 === 0 ? '' : `bulk-${tag}-${i}`];
+        return [
+          i % 5 === 0 ? c.name : c.id,
+          i % 2 ? 'MDM' : 'MOBILE_SECURITY',
+          (i % 500) + 1,
+          day(i % 30),
+          day(365 + (i % 700)),
+          i % 4 === 0 ? '' : `bulk-${tag}-${i}`,
+        ];
       });
       // Make rows without a key distinct from each other (their content is their identity).
       rows.forEach((r, i) => {
@@ -453,8 +479,12 @@ describe('CSV import and export of licenses (CLI)', function () {
       expect(e.customer).to.equal(expectations[i]!.customer);
       expect(e.kind).to.equal(row[1]);
       expect(e.seats).to.equal(String(row[2]));
-      expect(new Date(e.validFrom).getTime()).to.equal(new Date(String(row[3]).length === 10 ? `${row[3]}T00:00:00Z` : String(row[3])).getTime());
-      expect(new Date(e.validUntil).getTime()).to.equal(new Date(String(row[4]).length === 10 ? `${row[4]}T00:00:00Z` : String(row[4])).getTime());
+      expect(new Date(e.validFrom).getTime()).to.equal(
+        new Date(String(row[3]).length === 10 ? `${row[3]}T00:00:00Z` : String(row[3])).getTime(),
+      );
+      expect(new Date(e.validUntil).getTime()).to.equal(
+        new Date(String(row[4]).length === 10 ? `${row[4]}T00:00:00Z` : String(row[4])).getTime(),
+      );
       if (row[5] !== '') expect(e.idempotencyKey).to.equal(row[5]);
       else expect(e.idempotencyKey).to.not.equal('');
       expect(e.status).to.equal(expectations[i]!.status);
@@ -462,7 +492,12 @@ describe('CSV import and export of licenses (CLI)', function () {
 
     // Importing the export again recognises every row: nothing is created twice.
     const licenses = await countLicenses();
-    const back = await importCsv(stringify([[...HEADER, 'key', 'status'], ...exported.map((r) => [r.customer, r.kind, r.seats, r.validFrom, r.validUntil, r.idempotencyKey, r.key, r.status])]));
+    const back = await importCsv(
+      stringify([
+        [...HEADER, 'key', 'status'],
+        ...exported.map((r) => [r.customer, r.kind, r.seats, r.validFrom, r.validUntil, r.idempotencyKey, r.key, r.status]),
+      ]),
+    );
     expect(back.code, back.stderr).to.equal(0);
     expect(report(back).map((r) => r.status)).to.deep.equal(['exists', 'exists', 'exists', 'exists']);
     expect(await countLicenses()).to.equal(licenses);
@@ -580,7 +615,14 @@ describe('CSV import and export of licenses (CLI)', function () {
     // The export quotes the name of a customer as written, or as a spreadsheet saves it with its `'`.
     // A file's leading ' before a formula character is the spreadsheet's text marker, not part of the
     // value: a key that really starts with "'=" is written "''=".
-    const rows = keys.map((key, i) => [i % 2 ? `'${formula.name}` : formula.name, 'MDM', i + 1, day(0), day(30), key.startsWith("'") ? `'${key}` : key]);
+    const rows = keys.map((key, i) => [
+      i % 2 ? `'${formula.name}` : formula.name,
+      'MDM',
+      i + 1,
+      day(0),
+      day(30),
+      key.startsWith("'") ? `'${key}` : key,
+    ]);
     const imported = await importCsv(csv(rows), '--reseller', own.id);
     expect(imported.code, imported.stderr).to.equal(0);
     expect(report(imported).map((r) => r.status)).to.deep.equal(keys.map(() => 'created'));
@@ -598,14 +640,14 @@ describe('CSV import and export of licenses (CLI)', function () {
     // (Licenses of one import share their creation time: the order among them is the ids'.)
     expect(exported.map((r) => r.idempotencyKey).sort()).to.deep.equal(
       [
-      `'=cmd|' /C calc'!A0 ${tag}`,
-      `'+1+2 ${tag}`,
-      `'-2+3 ${tag}`,
-      `'@SUM(A1) ${tag}`,
-      `''=quoted ${tag}`,
-      `plain ${tag}`,
-      `'\tctl ${tag}`,
-      `'\rctl ${tag}`,
+        `'=cmd|' /C calc'!A0 ${tag}`,
+        `'+1+2 ${tag}`,
+        `'-2+3 ${tag}`,
+        `'@SUM(A1) ${tag}`,
+        `''=quoted ${tag}`,
+        `plain ${tag}`,
+        `'\tctl ${tag}`,
+        `'\rctl ${tag}`,
       ].sort(),
     );
     // No cell of the file starts like a formula.

@@ -163,7 +163,8 @@ describe('database', () => {
       // As an older version left them: rwxr-xr-x and rw-r--r--.
       chmodSync(dataDir, 0o755);
       chmodSync(join(dataDir, 'portal.sqlite'), 0o644);
-      for (const leftover of ['portal.sqlite-wal', 'portal.sqlite-shm']) writeFileSync(join(dataDir, leftover), '', { flag: 'a', mode: 0o644 });
+      for (const leftover of ['portal.sqlite-wal', 'portal.sqlite-shm'])
+        writeFileSync(join(dataDir, leftover), '', { flag: 'a', mode: 0o644 });
       chmodSync(join(dataDir, 'portal.sqlite-wal'), 0o644);
       chmodSync(join(dataDir, 'portal.sqlite-shm'), 0o644);
 

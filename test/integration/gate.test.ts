@@ -98,7 +98,9 @@ function literal(type: GraphQLInputType, fieldName: string, argName: string, t: 
         return JSON.stringify(DUMMY_DATE);
     }
   }
-  throw new Error(`gate.test: no dummy value for input type ${String(type)} (argument ${argName} of ${fieldName}); teach literal() about it`);
+  throw new Error(
+    `gate.test: no dummy value for input type ${String(type)} (argument ${argName} of ${fieldName}); teach literal() about it`,
+  );
 }
 
 function operationFor(operation: 'query' | 'mutation', field: GraphQLField<unknown, unknown>, t: Targets): string {
@@ -225,7 +227,15 @@ describe('mandatory 2FA gate on every root field', function () {
 
   it('finds the contract fields in the schema and builds a valid operation for each', async () => {
     const names = fields.map((f) => f.label);
-    for (const name of ['Query.me', 'Query.node', 'Query.licenses', 'Query.auditEvents', 'Mutation.createLicense', 'Mutation.createLicenses', 'Mutation.logout']) {
+    for (const name of [
+      'Query.me',
+      'Query.node',
+      'Query.licenses',
+      'Query.auditEvents',
+      'Mutation.createLicense',
+      'Mutation.createLicenses',
+      'Mutation.logout',
+    ]) {
       expect(names).to.include(name);
     }
     for (const name of PUBLIC) expect(names).to.include(`Mutation.${name}`);
@@ -241,7 +251,9 @@ describe('mandatory 2FA gate on every root field', function () {
   it('without a token, every protected field answers UNAUTHENTICATED and changes nothing', async () => {
     const before = await snapshot(s);
     const outcomes = await sweep(null, PUBLIC);
-    const failures = outcomes.filter((o) => codeOf(o.result) !== 'UNAUTHENTICATED' || o.result.data?.[o.field.name] != null).map(describeResult);
+    const failures = outcomes
+      .filter((o) => codeOf(o.result) !== 'UNAUTHENTICATED' || o.result.data?.[o.field.name] != null)
+      .map(describeResult);
     expect(failures, `fields not refused with UNAUTHENTICATED:\n${failures.join('\n')}`).to.deep.equal([]);
     expect(outcomes.length).to.be.greaterThan(20);
     expect(await snapshot(s)).to.deep.equal(before);
@@ -258,7 +270,9 @@ describe('mandatory 2FA gate on every root field', function () {
     const before = await snapshot(s);
     const allowed = new Set([...PUBLIC, 'verifyTotp', 'logout']);
     const outcomes = await sweep(session.token, allowed);
-    const failures = outcomes.filter((o) => codeOf(o.result) !== 'TWO_FACTOR_REQUIRED' || o.result.data?.[o.field.name] != null).map(describeResult);
+    const failures = outcomes
+      .filter((o) => codeOf(o.result) !== 'TWO_FACTOR_REQUIRED' || o.result.data?.[o.field.name] != null)
+      .map(describeResult);
     expect(failures, `fields not refused with TWO_FACTOR_REQUIRED:\n${failures.join('\n')}`).to.deep.equal([]);
     expect(await snapshot(s)).to.deep.equal(before);
 
@@ -281,7 +295,9 @@ describe('mandatory 2FA gate on every root field', function () {
     const before = await snapshot(s);
     const allowed = new Set([...PUBLIC, 'requestTwoFactorActivation', 'logout']);
     const outcomes = await sweep(session.token, allowed);
-    const failures = outcomes.filter((o) => codeOf(o.result) !== 'TWO_FACTOR_REQUIRED' || o.result.data?.[o.field.name] != null).map(describeResult);
+    const failures = outcomes
+      .filter((o) => codeOf(o.result) !== 'TWO_FACTOR_REQUIRED' || o.result.data?.[o.field.name] != null)
+      .map(describeResult);
     expect(failures, `fields not refused with TWO_FACTOR_REQUIRED:\n${failures.join('\n')}`).to.deep.equal([]);
     expect(await snapshot(s)).to.deep.equal(before);
 
@@ -320,7 +336,9 @@ describe('mandatory 2FA gate on every root field', function () {
     const bad = seen.filter(
       (o) =>
         o.result.status >= 500 ||
-        (o.result.errors ?? []).some((e) => e.message === 'Not Authorised!' || e.extensions?.code === 'INTERNAL_SERVER_ERROR' || !e.extensions?.code),
+        (o.result.errors ?? []).some(
+          (e) => e.message === 'Not Authorised!' || e.extensions?.code === 'INTERNAL_SERVER_ERROR' || !e.extensions?.code,
+        ),
     );
     expect(bad.map(describeResult)).to.deep.equal([]);
   });
@@ -344,7 +362,9 @@ describe('mandatory 2FA gate on every root field', function () {
 
     it('a bad token on a mutation writes nothing', async () => {
       const before = await snapshot(s);
-      const res = await s.gql('mutation { createReseller(input: { name: "via garbage token" }) { id } }', {}, null, { authorization: 'Bearer garbage' });
+      const res = await s.gql('mutation { createReseller(input: { name: "via garbage token" }) { id } }', {}, null, {
+        authorization: 'Bearer garbage',
+      });
       expect(res.status).to.equal(401);
       expect(codeOf(res)).to.equal('UNAUTHENTICATED');
       expect(await snapshot(s)).to.deep.equal(before);
@@ -379,7 +399,10 @@ describe('mandatory 2FA gate on every root field', function () {
         expect(me.status).to.equal(401);
         expect(codeOf(me)).to.equal('UNAUTHENTICATED');
         // Nor can the dead token still do what its stage allowed.
-        const stageOp = stage === 'TOTP_REQUIRED' ? 'mutation { verifyTotp(code: "123456") { stage } }' : 'mutation { requestTwoFactorActivation { method } }';
+        const stageOp =
+          stage === 'TOTP_REQUIRED'
+            ? 'mutation { verifyTotp(code: "123456") { stage } }'
+            : 'mutation { requestTwoFactorActivation { method } }';
         const op = await s.gql(stageOp, {}, session.token);
         expect(op.status).to.equal(401);
         expect(codeOf(op)).to.equal('UNAUTHENTICATED');

@@ -38,7 +38,10 @@ function expectRefused(res: GqlResult, field: string) {
   expect(res.status, JSON.stringify(res.errors)).to.equal(200);
   expect(codeOf(res), JSON.stringify(res.errors)).to.equal('BAD_USER_INPUT');
   expect(res.errors![0]!.extensions?.field).to.equal(field);
-  expect(Object.values(res.data ?? {}).every((value) => value === null), JSON.stringify(res.data)).to.equal(true);
+  expect(
+    Object.values(res.data ?? {}).every((value) => value === null),
+    JSON.stringify(res.data),
+  ).to.equal(true);
 }
 
 /** A refusal of the whole request before execution: HTTP 400, BAD_USER_INPUT, nothing internal said. */
@@ -120,7 +123,7 @@ function withAt(type: GraphQLInputType, value: unknown, path: Path, hostile: unk
   }
   if (!isInputObjectType(type)) throw new Error(`no input object at ${String(step)}`);
   const fieldType = type.getFields()[step as string]!.type;
-  const object = { ...((value as Record<string, unknown> | undefined) ?? dummy(type)) as Record<string, unknown> };
+  const object = { ...(((value as Record<string, unknown> | undefined) ?? dummy(type)) as Record<string, unknown>) };
   object[step as string] = withAt(fieldType, object[step as string] ?? dummy(fieldType), rest, hostile);
   return object;
 }
@@ -133,7 +136,11 @@ interface Probe {
 }
 
 /** One request per root field and String/ID/DateTime position: that position hostile, the rest valid. */
-function probes(operation: 'query' | 'mutation', field: GraphQLField<unknown, unknown>, hostile: (leaf: Leaf) => unknown | undefined): Probe[] {
+function probes(
+  operation: 'query' | 'mutation',
+  field: GraphQLField<unknown, unknown>,
+  hostile: (leaf: Leaf) => unknown | undefined,
+): Probe[] {
   const selection = isLeafType(getNamedType(field.type)) ? '' : ' { __typename }';
   const list: Probe[] = [];
   for (const target of field.args) {
@@ -222,7 +229,10 @@ describe('hostile input (FLOWS.md section 8)', function () {
       expect(fits.errors).to.equal(undefined);
       expect(fits.data).to.deep.equal({ license: null });
       expectRefused(await s.gql('query($id: ID!) { license(id: $id) { id } }', { id: 'x'.repeat(10_001) }, token), 'id');
-      expectRefused(await s.gql('mutation($e: String!) { requestPasswordReset(email: $e) }', { e: `${'x'.repeat(10_000)}@example.com` }), 'email');
+      expectRefused(
+        await s.gql('mutation($e: String!) { requestPasswordReset(email: $e) }', { e: `${'x'.repeat(10_000)}@example.com` }),
+        'email',
+      );
     });
 
     it('a NUL in createLicense idempotencyKey is BAD_USER_INPUT naming it and creates nothing', async () => {
@@ -235,7 +245,11 @@ describe('hostile input (FLOWS.md section 8)', function () {
     it('one hostile row in createLicenses refuses the call: no row is created, not even the valid ones', async () => {
       const before = await licenseCount();
       const row = { customerId: customer.id, kind: 'MDM', seats: 1, validUntil: '2031-01-01T00:00:00Z' };
-      const res = await s.gql('mutation($r: [CreateLicenseInput!]!) { createLicenses(inputs: $r) { license { id } } }', { r: [row, { ...row, idempotencyKey: `k${NUL}` }] }, token);
+      const res = await s.gql(
+        'mutation($r: [CreateLicenseInput!]!) { createLicenses(inputs: $r) { license { id } } }',
+        { r: [row, { ...row, idempotencyKey: `k${NUL}` }] },
+        token,
+      );
       expectRefused(res, 'idempotencyKey');
       expect(await licenseCount()).to.equal(before);
     });
@@ -281,13 +295,22 @@ describe('hostile input (FLOWS.md section 8)', function () {
 
     it('createLicense with validFrom 0000-01-01 is BAD_USER_INPUT naming validFrom and creates nothing', async () => {
       const before = await licenseCount();
-      const input = { customerId: customer.id, kind: 'MDM', seats: 1, validFrom: '0000-01-01T00:00:00Z', validUntil: '2031-01-01T00:00:00Z' };
+      const input = {
+        customerId: customer.id,
+        kind: 'MDM',
+        seats: 1,
+        validFrom: '0000-01-01T00:00:00Z',
+        validUntil: '2031-01-01T00:00:00Z',
+      };
       expectRefused(await s.gql(CREATE_LICENSE, { i: input }, token), 'validFrom');
       expect(await licenseCount()).to.equal(before);
     });
 
     it('a DateTime written in the document before 1970 is refused; 1970-01-01 and 9999-12-31 are answered', async () => {
-      expectRefused(await s.gql('{ licenses(filter: { expiresBefore: "1969-12-31T23:59:59Z" }) { totalCount } }', {}, token), 'expiresBefore');
+      expectRefused(
+        await s.gql('{ licenses(filter: { expiresBefore: "1969-12-31T23:59:59Z" }) { totalCount } }', {}, token),
+        'expiresBefore',
+      );
       for (const at of ['1970-01-01T00:00:00Z', '9999-12-31T23:59:59Z']) {
         const res = await s.gql(LICENSES_BY_FILTER, { f: { expiresBefore: at } }, token);
         expect(res.errors, at).to.equal(undefined);
@@ -320,7 +343,9 @@ describe('hostile input (FLOWS.md section 8)', function () {
     });
 
     it('a persisted-query hash that does not match the query is BAD_USER_INPUT (HTTP 400)', async () => {
-      expectDocumentRefused(await postBody(s, { query, extensions: { persistedQuery: { version: 1, sha256Hash: sha256('something else') } } }, token));
+      expectDocumentRefused(
+        await postBody(s, { query, extensions: { persistedQuery: { version: 1, sha256Hash: sha256('something else') } } }, token),
+      );
     });
 
     it('an unknown persisted-query version is BAD_USER_INPUT (HTTP 400)', async () => {
@@ -375,7 +400,11 @@ describe('hostile input in production: no schema names in messages, no client da
   const stream = new PassThrough();
   let logged = '';
   stream.on('data', (chunk: Buffer) => (logged += chunk.toString()));
-  const logLines = () => logged.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logLines = () =>
+    logged
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   before(async () => {
     s = await startTestServer({ NODE_ENV: 'production' }, { log: createLogger('error', stream) });
@@ -384,10 +413,30 @@ describe('hostile input in production: no schema names in messages, no client da
   after(() => s?.stop());
 
   const cases: [string, string, Record<string, unknown>, string[]][] = [
-    ['a misspelt input field and enum value in variables', LICENSES_BY_FILTER, { f: { stat: ['ACTIV'], kind: 'MDN' } }, ['status', 'MDM', 'LicenseFilter', 'LicenseKind', 'ACTIVE']],
-    ['a misspelt enum value in a variable', 'query($k: LicenseKind) { licenses(filter: { kind: $k }) { totalCount } }', { k: 'MDN' }, ['MDM', 'MOBILE_SECURITY']],
-    ['a misspelt input field in a variable, missing a required one', CREATE_LICENSE, { i: { customerID: 'cus_1', kind: 'MDM', seats: 1 } }, ['customerId', 'validUntil', 'CreateLicenseInput']],
-    ['a misspelt input field written in the document', 'mutation { createLicense(input: { customerID: "x", kind: MDM, seats: 1 }) { id } }', {}, ['customerId', 'validUntil', 'CreateLicenseInput.']],
+    [
+      'a misspelt input field and enum value in variables',
+      LICENSES_BY_FILTER,
+      { f: { stat: ['ACTIV'], kind: 'MDN' } },
+      ['status', 'MDM', 'LicenseFilter', 'LicenseKind', 'ACTIVE'],
+    ],
+    [
+      'a misspelt enum value in a variable',
+      'query($k: LicenseKind) { licenses(filter: { kind: $k }) { totalCount } }',
+      { k: 'MDN' },
+      ['MDM', 'MOBILE_SECURITY'],
+    ],
+    [
+      'a misspelt input field in a variable, missing a required one',
+      CREATE_LICENSE,
+      { i: { customerID: 'cus_1', kind: 'MDM', seats: 1 } },
+      ['customerId', 'validUntil', 'CreateLicenseInput'],
+    ],
+    [
+      'a misspelt input field written in the document',
+      'mutation { createLicense(input: { customerID: "x", kind: MDM, seats: 1 }) { id } }',
+      {},
+      ['customerId', 'validUntil', 'CreateLicenseInput.'],
+    ],
     ['a missing required argument', '{ license { id } }', {}, ['"id"']],
   ];
   for (const [what, query, variables, secrets] of cases) {
@@ -408,7 +457,10 @@ describe('hostile input in production: no schema names in messages, no client da
     const dbError = await em
       .getConnection()
       .execute('select * from no_such_table where name = ?', [value])
-      .then(() => null, (error: unknown) => error as Error);
+      .then(
+        () => null,
+        (error: unknown) => error as Error,
+      );
     expect(dbError, 'the statement should fail').to.be.instanceOf(Error);
     expect(dbError!.message).to.contain('needle');
 

@@ -107,10 +107,14 @@ describe('licenses', function () {
       foreignCustomer = await makeCustomer(s, resellerB);
     });
 
-    it('gives a reseller a license with a well-formed, checkable key, the customer\'s reseller and validFrom = now', async () => {
+    it("gives a reseller a license with a well-formed, checkable key, the customer's reseller and validFrom = now", async () => {
       const validUntil = iso(Date.now() + 365 * DAY);
       const before = Date.now();
-      const res = await s.gql<{ createLicense: LicenseOut }>(CREATE, { input: { customerId: customer.id, kind: 'MDM', seats: 25, validUntil } }, a1Token);
+      const res = await s.gql<{ createLicense: LicenseOut }>(
+        CREATE,
+        { input: { customerId: customer.id, kind: 'MDM', seats: 25, validUntil } },
+        a1Token,
+      );
       const after = Date.now();
       noErrors(res);
       const license = res.data!.createLicense;
@@ -128,7 +132,7 @@ describe('licenses', function () {
       expect(stored.validFrom.getTime()).to.equal(validFrom);
     });
 
-    it('gives an admin a license whose reseller is the customer\'s reseller', async () => {
+    it("gives an admin a license whose reseller is the customer's reseller", async () => {
       const res = await s.gql<{ createLicense: LicenseOut }>(
         CREATE,
         { input: { customerId: foreignCustomer.id, kind: 'MOBILE_SECURITY', seats: 1, validUntil: iso(Date.now() + DAY) } },
@@ -144,9 +148,13 @@ describe('licenses', function () {
       expect((await loadLicense(license.id)).reseller.id).to.equal(resellerB.id);
     });
 
-    it('does not let a reseller create a license for another reseller\'s customer (NOT_FOUND, nothing written)', async () => {
+    it("does not let a reseller create a license for another reseller's customer (NOT_FOUND, nothing written)", async () => {
       const before = await countLicenses({ customer: foreignCustomer.id });
-      const res = await s.gql(CREATE, { input: { customerId: foreignCustomer.id, kind: 'MDM', seats: 1, validUntil: iso(Date.now() + DAY) } }, a1Token);
+      const res = await s.gql(
+        CREATE,
+        { input: { customerId: foreignCustomer.id, kind: 'MDM', seats: 1, validUntil: iso(Date.now() + DAY) } },
+        a1Token,
+      );
       expect(codeOf(res)).to.equal('NOT_FOUND');
       expect(await countLicenses({ customer: foreignCustomer.id })).to.equal(before);
     });
@@ -177,11 +185,19 @@ describe('licenses', function () {
 
     it('accepts the edges of the seat range and a 200-character idempotency key', async () => {
       for (const seats of [1, 100_000]) {
-        const res = await s.gql<{ createLicense: LicenseOut }>(CREATE, { input: { customerId: customer.id, kind: 'MDM', seats, validUntil: iso(Date.now() + DAY) } }, a1Token);
+        const res = await s.gql<{ createLicense: LicenseOut }>(
+          CREATE,
+          { input: { customerId: customer.id, kind: 'MDM', seats, validUntil: iso(Date.now() + DAY) } },
+          a1Token,
+        );
         noErrors(res);
         expect(res.data!.createLicense.seats).to.equal(seats);
       }
-      const res = await s.gql(CREATE, { input: { customerId: customer.id, kind: 'MDM', seats: 2, validUntil: iso(Date.now() + DAY), idempotencyKey: 'k'.repeat(200) } }, a1Token);
+      const res = await s.gql(
+        CREATE,
+        { input: { customerId: customer.id, kind: 'MDM', seats: 2, validUntil: iso(Date.now() + DAY), idempotencyKey: 'k'.repeat(200) } },
+        a1Token,
+      );
       noErrors(res);
     });
 
@@ -227,7 +243,11 @@ describe('licenses', function () {
 
     it('is ACTIVE from validFrom = now, PENDING before validFrom, EXPIRED from validUntil on', async () => {
       const now = Date.now();
-      const active = await s.gql<{ createLicense: LicenseOut }>(CREATE, { input: { customerId: customer.id, kind: 'MDM', seats: 1, validFrom: iso(now), validUntil: iso(now + DAY) } }, fToken);
+      const active = await s.gql<{ createLicense: LicenseOut }>(
+        CREATE,
+        { input: { customerId: customer.id, kind: 'MDM', seats: 1, validFrom: iso(now), validUntil: iso(now + DAY) } },
+        fToken,
+      );
       noErrors(active);
       expect(active.data!.createLicense.status).to.equal('ACTIVE');
       expect(new Date(active.data!.createLicense.validFrom).getTime()).to.equal(now);
@@ -267,7 +287,11 @@ describe('licenses', function () {
       const endsAtT = await makeLicense(s, edgeCustomer, { validFrom: new Date(t - DAY), validUntil: new Date(t) });
       const startsJustAfterT = await makeLicense(s, edgeCustomer, { validFrom: new Date(t + 1), validUntil: new Date(t + DAY) });
       const endsJustAfterT = await makeLicense(s, edgeCustomer, { validFrom: new Date(t - DAY), validUntil: new Date(t + 1) });
-      const revokedInWindow = await makeLicense(s, edgeCustomer, { validFrom: new Date(t - DAY), validUntil: new Date(t + DAY), revokedAt: new Date(t - 1000) });
+      const revokedInWindow = await makeLicense(s, edgeCustomer, {
+        validFrom: new Date(t - DAY),
+        validUntil: new Date(t + DAY),
+        revokedAt: new Date(t - 1000),
+      });
       const expected: Record<string, LicenseStatus> = {
         [startsAtT.id]: LicenseStatus.ACTIVE,
         [endsAtT.id]: LicenseStatus.EXPIRED,
@@ -290,14 +314,23 @@ describe('licenses', function () {
       };
       const service = new LicenseService(s.app.services.reader, () => new Date(t));
       for (const status of Object.values(LicenseStatus)) {
-        const page = await service.list(s.app.services.orm.em.fork(), principal, { first: 100, filter: { status: [status], customerId: edgeCustomer.id } });
-        const want = Object.keys(expected).filter((id) => expected[id] === status).sort();
+        const page = await service.list(s.app.services.orm.em.fork(), principal, {
+          first: 100,
+          filter: { status: [status], customerId: edgeCustomer.id },
+        });
+        const want = Object.keys(expected)
+          .filter((id) => expected[id] === status)
+          .sort();
         expect(page.nodes.map((n) => n.id).sort(), status).to.deep.equal(want);
       }
     });
 
     it('shows REVOKED for a revoked license whose window is current; revocation is final', async () => {
-      const license = await makeLicense(s, customer, { validFrom: new Date(Date.now() - DAY), validUntil: new Date(Date.now() + DAY), seats: 7 });
+      const license = await makeLicense(s, customer, {
+        validFrom: new Date(Date.now() - DAY),
+        validUntil: new Date(Date.now() + DAY),
+        seats: 7,
+      });
       const first = await s.gql<{ revokeLicense: LicenseOut }>(REVOKE, { id: license.id }, fToken);
       noErrors(first);
       expect(first.data!.revokeLicense.status).to.equal('REVOKED');
@@ -322,7 +355,11 @@ describe('licenses', function () {
       expect(after.revokedAt!.getTime()).to.equal(new Date(revokedAt!).getTime());
       expect(await countAudit({ action: 'LICENSE_UPDATED', targetId: license.id })).to.equal(0);
 
-      const read = await s.gql<{ license: { status: string; revokedAt: string } }>('query($id: ID!) { license(id: $id) { status revokedAt } }', { id: license.id }, fToken);
+      const read = await s.gql<{ license: { status: string; revokedAt: string } }>(
+        'query($id: ID!) { license(id: $id) { status revokedAt } }',
+        { id: license.id },
+        fToken,
+      );
       expect(read.data!.license).to.deep.equal({ status: 'REVOKED', revokedAt });
     });
 
@@ -348,11 +385,38 @@ describe('licenses', function () {
         filterToken = await signIn(s, g1);
         const c1 = await makeCustomer(s, resellerG);
         const c2 = await makeCustomer(s, resellerG);
-        ids.ACTIVE = (await makeLicense(s, c1, { validFrom: new Date(t0 - DAY), validUntil: new Date(t0 + 10 * DAY), kind: LicenseKind.MDM })).id;
-        ids.PENDING = (await makeLicense(s, c2, { validFrom: new Date(t0 + DAY), validUntil: new Date(t0 + 20 * DAY), kind: LicenseKind.MOBILE_SECURITY })).id;
-        ids.EXPIRED = (await makeLicense(s, c1, { validFrom: new Date(t0 - 10 * DAY), validUntil: new Date(t0 - DAY), kind: LicenseKind.MOBILE_SECURITY })).id;
-        ids.REVOKED = (await makeLicense(s, c2, { validFrom: new Date(t0 - DAY), validUntil: new Date(t0 + 5 * DAY), revokedAt: new Date(t0 - 1000), kind: LicenseKind.MDM })).id;
-        revokedExpired = (await makeLicense(s, c1, { validFrom: new Date(t0 - 10 * DAY), validUntil: new Date(t0 - 2 * DAY), revokedAt: new Date(t0 - 5 * DAY) })).id;
+        ids.ACTIVE = (
+          await makeLicense(s, c1, { validFrom: new Date(t0 - DAY), validUntil: new Date(t0 + 10 * DAY), kind: LicenseKind.MDM })
+        ).id;
+        ids.PENDING = (
+          await makeLicense(s, c2, {
+            validFrom: new Date(t0 + DAY),
+            validUntil: new Date(t0 + 20 * DAY),
+            kind: LicenseKind.MOBILE_SECURITY,
+          })
+        ).id;
+        ids.EXPIRED = (
+          await makeLicense(s, c1, {
+            validFrom: new Date(t0 - 10 * DAY),
+            validUntil: new Date(t0 - DAY),
+            kind: LicenseKind.MOBILE_SECURITY,
+          })
+        ).id;
+        ids.REVOKED = (
+          await makeLicense(s, c2, {
+            validFrom: new Date(t0 - DAY),
+            validUntil: new Date(t0 + 5 * DAY),
+            revokedAt: new Date(t0 - 1000),
+            kind: LicenseKind.MDM,
+          })
+        ).id;
+        revokedExpired = (
+          await makeLicense(s, c1, {
+            validFrom: new Date(t0 - 10 * DAY),
+            validUntil: new Date(t0 - 2 * DAY),
+            revokedAt: new Date(t0 - 5 * DAY),
+          })
+        ).id;
       });
 
       const list = async (filter: Record<string, unknown>) => {
@@ -407,7 +471,11 @@ describe('licenses', function () {
         const expiredOnly = await makeCustomer(s, resellerH, { name: 'expired only' });
         await makeLicense(s, expiredOnly, { validFrom: new Date(now - 3 * DAY), validUntil: new Date(now - DAY) });
         const revokedOnly = await makeCustomer(s, resellerH, { name: 'revoked only' });
-        await makeLicense(s, revokedOnly, { validFrom: new Date(now - DAY), validUntil: new Date(now + DAY), revokedAt: new Date(now - 1000) });
+        await makeLicense(s, revokedOnly, {
+          validFrom: new Date(now - DAY),
+          validUntil: new Date(now + DAY),
+          revokedAt: new Date(now - 1000),
+        });
         const none = await makeCustomer(s, resellerH, { name: 'none' });
 
         const read = async () => {
@@ -426,7 +494,11 @@ describe('licenses', function () {
           [revokedOnly.id]: false,
           [none.id]: false,
         });
-        const single = await s.gql<{ customer: { hasValidLicense: boolean } }>('query($id: ID!) { customer(id: $id) { hasValidLicense } }', { id: withActive.id }, hToken);
+        const single = await s.gql<{ customer: { hasValidLicense: boolean } }>(
+          'query($id: ID!) { customer(id: $id) { hasValidLicense } }',
+          { id: withActive.id },
+          hToken,
+        );
         expect(single.data!.customer.hasValidLicense).to.equal(true);
 
         const filtered = async (value: boolean) => {
@@ -528,7 +600,13 @@ describe('licenses', function () {
     it('refuses a createLicenses batch of more than 100 rows with BAD_USER_INPUT and creates nothing', async () => {
       const bulkCustomer = await makeCustomer(s, resellerA);
       const validUntil = iso(Date.now() + DAY);
-      const inputs = Array.from({ length: 101 }, (_, i) => ({ customerId: bulkCustomer.id, kind: 'MDM', seats: 1, validUntil, idempotencyKey: `too-many-${i}` }));
+      const inputs = Array.from({ length: 101 }, (_, i) => ({
+        customerId: bulkCustomer.id,
+        kind: 'MDM',
+        seats: 1,
+        validUntil,
+        idempotencyKey: `too-many-${i}`,
+      }));
       const res = await s.gql(CREATE_MANY, { inputs }, a1Token);
       expect(codeOf(res), JSON.stringify(res.errors)).to.equal('BAD_USER_INPUT');
       expect(res.data).to.equal(null);
@@ -618,7 +696,13 @@ describe('licenses', function () {
     });
 
     it('refuses a garbage cursor with BAD_USER_INPUT', async () => {
-      const garbage = ['garbage', 'bm90LWEtY3Vyc29y', Buffer.from('12:lic_zz').toString('base64url'), Buffer.from("1' or '1'='1").toString('base64url'), '%%%'];
+      const garbage = [
+        'garbage',
+        'bm90LWEtY3Vyc29y',
+        Buffer.from('12:lic_zz').toString('base64url'),
+        Buffer.from("1' or '1'='1").toString('base64url'),
+        '%%%',
+      ];
       for (const after of garbage) {
         const res = await s.gql(LIST, { first: 10, after }, pToken);
         expect(codeOf(res), after).to.equal('BAD_USER_INPUT');
@@ -648,7 +732,9 @@ describe('licenses', function () {
         const seen: string[] = [];
         let after: string | null = null;
         for (let i = 0; i < 10; i++) {
-          const page: GqlResult<{ customer: { licenses: ListOut['licenses'] } }> = await s.gql<{ customer: { licenses: ListOut['licenses'] } }>(
+          const page: GqlResult<{ customer: { licenses: ListOut['licenses'] } }> = await s.gql<{
+            customer: { licenses: ListOut['licenses'] };
+          }>(
             'query($id: ID!, $after: String) { customer(id: $id) { licenses(first: 4, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } } }',
             { id: customer.id, after },
             pToken,
@@ -670,7 +756,9 @@ describe('licenses', function () {
       const afterIndex = expectedOrder.indexOf(nodes[0]!.licenses.edges[1]!.node.id);
       for (const node of continued.data!.customers.edges.map((e) => e.node)) {
         const customer = pCustomers.find((c) => c.id === node.id)!;
-        expect(node.licenses.edges.map((e) => e.node.id)).to.deep.equal(orderOf(customer, expectedOrder.slice(afterIndex + 1), customerOfLicense));
+        expect(node.licenses.edges.map((e) => e.node.id)).to.deep.equal(
+          orderOf(customer, expectedOrder.slice(afterIndex + 1), customerOfLicense),
+        );
         expect(node.licenses.pageInfo.hasNextPage).to.equal(false);
         expect(node.licenses.totalCount).to.equal(15);
       }
@@ -695,7 +783,9 @@ describe('licenses', function () {
       );
       noErrors(res);
       expect(res.data!.customers.edges.map((e) => e.node.id)).to.deep.equal([own.id]);
-      expect(res.data!.customers.edges[0]!.node.licenses.edges.map((e) => e.node.id)).to.deep.equal(orderOf(own, expectedOrder, customerOfLicense));
+      expect(res.data!.customers.edges[0]!.node.licenses.edges.map((e) => e.node.id)).to.deep.equal(
+        orderOf(own, expectedOrder, customerOfLicense),
+      );
       expect(res.data!.customers.edges[0]!.node.licenses.totalCount).to.equal(15);
       const flat = await s.gql<ListOut>(LIST, { first: 100 }, token);
       expect(flat.data!.licenses.edges.map((e) => e.node.id)).to.deep.equal(orderOf(own, expectedOrder, customerOfLicense));
@@ -703,16 +793,28 @@ describe('licenses', function () {
 
     it('answers totalCount asked for directly, through a fragment spread or an inline fragment, on any page', async () => {
       const direct = await s.gql<ListOut>('{ licenses(first: 3) { totalCount } }', {}, pToken);
-      const spread = await s.gql<ListOut>('query { licenses(first: 3) { ...Total } } fragment Total on LicenseConnection { totalCount }', {}, pToken);
+      const spread = await s.gql<ListOut>(
+        'query { licenses(first: 3) { ...Total } } fragment Total on LicenseConnection { totalCount }',
+        {},
+        pToken,
+      );
       const inline = await s.gql<ListOut>('{ licenses(first: 3) { ... on LicenseConnection { totalCount } } }', {}, pToken);
-      const expired = await s.gql<ListOut>('{ licenses(first: 3, filter: { status: [EXPIRED] }) { totalCount edges { node { id } } } }', {}, pToken);
+      const expired = await s.gql<ListOut>(
+        '{ licenses(first: 3, filter: { status: [EXPIRED] }) { totalCount edges { node { id } } } }',
+        {},
+        pToken,
+      );
       for (const res of [direct, spread, inline]) {
         noErrors(res);
         expect(res.data!.licenses.totalCount).to.equal(45);
       }
       noErrors(expired);
       expect(expired.data!.licenses).to.deep.equal({ totalCount: 0, edges: [] });
-      const second = await s.gql<ListOut>(LIST, { first: 10, after: (await s.gql<ListOut>(LIST, { first: 10 }, pToken)).data!.licenses.pageInfo.endCursor }, pToken);
+      const second = await s.gql<ListOut>(
+        LIST,
+        { first: 10, after: (await s.gql<ListOut>(LIST, { first: 10 }, pToken)).data!.licenses.pageInfo.endCursor },
+        pToken,
+      );
       expect(second.data!.licenses.totalCount).to.equal(45);
     });
 
@@ -783,7 +885,8 @@ describe('licenses', function () {
       await s.gql('{ me { id } }', {}, qToken);
       const small = await measure(query, { first: 5 });
       const large = await measure(query, { first: 50 });
-      const largeData = (large.res.data as { customers: { totalCount: number; edges: { node: { hasValidLicense: boolean } }[] } }).customers;
+      const largeData = (large.res.data as { customers: { totalCount: number; edges: { node: { hasValidLicense: boolean } }[] } })
+        .customers;
       expect(largeData.edges).to.have.length(50);
       expect(largeData.totalCount).to.equal(60);
       expect(largeData.edges.filter((e) => e.node.hasValidLicense).length).to.be.within(1, 49);
@@ -798,19 +901,26 @@ describe('licenses', function () {
       await s.gql('{ me { id } }', {}, qToken);
       const small = await measure(query, { first: 5 });
       const large = await measure(query, { first: 50 });
-      const data = (large.res.data as { customers: { edges: { node: { licenses: { totalCount: number; edges: unknown[] } } }[] } }).customers;
+      const data = (large.res.data as { customers: { edges: { node: { licenses: { totalCount: number; edges: unknown[] } } }[] } })
+        .customers;
       for (const edge of data.edges) {
         expect(edge.node.licenses.totalCount).to.equal(2);
         expect(edge.node.licenses.edges).to.have.length(2);
       }
-      console.log(`      statements: customers(first: 5){licenses(first: 5)} = ${small.count}, customers(first: 50){licenses(first: 5)} = ${large.count}`);
+      console.log(
+        `      statements: customers(first: 5){licenses(first: 5)} = ${small.count}, customers(first: 50){licenses(first: 5)} = ${large.count}`,
+      );
       // The pages of all customers load together (one statement), their totalCounts too (one more).
       expect(large.count, large.sql.join('\n')).to.equal(small.count);
       expect(large.count, large.sql.join('\n')).to.be.at.most(8);
     });
 
     it("lists resellers with their nested customers connections in a number of statements independent of the page size, each page the reseller's own", async () => {
-      type Out = { resellers: { edges: { node: { id: string; customers: { totalCount: number; edges: { node: { id: string; reseller: { id: string } } }[] } } }[] } };
+      type Out = {
+        resellers: {
+          edges: { node: { id: string; customers: { totalCount: number; edges: { node: { id: string; reseller: { id: string } } }[] } } }[];
+        };
+      };
       const query = `query($first: Int) { resellers(first: $first) { edges { node { id customers(first: 3) { totalCount edges { node { id reseller { id } } } } } } } }`;
       await s.gql('{ me { id } }', {}, adminToken);
       const run = async (first: number) => {
@@ -821,7 +931,9 @@ describe('licenses', function () {
       };
       const small = await run(2);
       const large = await run(20);
-      console.log(`      statements: resellers(first: 2){customers(first: 3)} = ${small.count}, resellers(first: 20){customers(first: 3)} = ${large.count}`);
+      console.log(
+        `      statements: resellers(first: 2){customers(first: 3)} = ${small.count}, resellers(first: 20){customers(first: 3)} = ${large.count}`,
+      );
       expect(large.data.resellers.edges.length).to.be.greaterThan(2);
       expect(large.count, large.sql.join('\n')).to.equal(small.count);
       for (const { node } of large.data.resellers.edges) {
@@ -852,18 +964,22 @@ describe('licenses', function () {
       expect(stored.name).to.equal('New Name GmbH');
       expect(stored.contactEmail!.toLowerCase()).to.equal('new.contact@example.test');
 
-      const audit = await s.gql<{ auditEvents: { edges: { node: { action: string; targetType: string; targetId: string; actor: { id: string } | null } }[] } }>(
-        '{ auditEvents(first: 50) { edges { node { action targetType targetId actor { id } } } } }',
-        {},
-        a1Token,
-      );
+      const audit = await s.gql<{
+        auditEvents: { edges: { node: { action: string; targetType: string; targetId: string; actor: { id: string } | null } }[] };
+      }>('{ auditEvents(first: 50) { edges { node { action targetType targetId actor { id } } } } }', {}, a1Token);
       noErrors(audit);
-      const events = audit.data!.auditEvents.edges.map((e) => e.node).filter((n) => n.action === 'CUSTOMER_UPDATED' && n.targetId === customer.id);
+      const events = audit
+        .data!.auditEvents.edges.map((e) => e.node)
+        .filter((n) => n.action === 'CUSTOMER_UPDATED' && n.targetId === customer.id);
       expect(events).to.have.length(1);
       expect(events[0]).to.deep.include({ targetType: 'Customer', actor: { id: a1.user.id } });
 
       // Only the given fields change.
-      const nameOnly = await s.gql<{ updateCustomer: { name: string; contactEmail: string | null } }>(UPDATE_CUSTOMER, { id: customer.id, input: { name: 'Newer Name' } }, adminToken);
+      const nameOnly = await s.gql<{ updateCustomer: { name: string; contactEmail: string | null } }>(
+        UPDATE_CUSTOMER,
+        { id: customer.id, input: { name: 'Newer Name' } },
+        adminToken,
+      );
       noErrors(nameOnly);
       expect(nameOnly.data!.updateCustomer.name).to.equal('Newer Name');
       expect(nameOnly.data!.updateCustomer.contactEmail!.toLowerCase()).to.equal('new.contact@example.test');
@@ -879,7 +995,10 @@ describe('licenses', function () {
       }
       for (const name of ['', '   ']) {
         expectBadInput(await s.gql(UPDATE_CUSTOMER, { id: customer.id, input: { name } }, a1Token), 'name');
-        expectBadInput(await s.gql(UPDATE_CUSTOMER, { id: customer.id, input: { name, contactEmail: 'fine@example.test' } }, adminToken), 'name');
+        expectBadInput(
+          await s.gql(UPDATE_CUSTOMER, { id: customer.id, input: { name, contactEmail: 'fine@example.test' } }, adminToken),
+          'name',
+        );
       }
       const after = await s.app.services.orm.em.fork().findOneOrFail(Customer, customer.id);
       expect(after.name).to.equal(before.name);

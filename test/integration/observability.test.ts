@@ -33,8 +33,6 @@ interface Sent {
   outcome: string;
 }
 
-
-
 interface Sample {
   name: string;
   labels: Record<string, string>;
@@ -99,7 +97,13 @@ for (const level of ['info', 'debug'] as const) {
       const res = await server!.gql<T>(query, variables, token, headers, operationName);
       const requestId = res.headers.get('x-request-id');
       expect(requestId, `${what}: X-Request-Id`).to.be.a('string');
-      sent.push({ what, requestId: requestId!, operation: expected.operation, principal: expected.principal, outcome: expected.outcome ?? 'ok' });
+      sent.push({
+        what,
+        requestId: requestId!,
+        operation: expected.operation,
+        principal: expected.principal,
+        outcome: expected.outcome ?? 'ok',
+      });
       expect(codeOf(res) ?? 'ok', `${what}: ${JSON.stringify(res.errors)}`).to.equal(expected.outcome ?? 'ok');
       return res;
     }
@@ -120,24 +124,47 @@ for (const level of ['info', 'debug'] as const) {
       secrets.totpSecret = u.secret!;
 
       // Sign-in: password, then a TOTP code on the limited session.
-      const first = ok(await call<{ login: { token: string; stage: string } }>('login', { operation: 'mutation:login', principal: null }, LOGIN, { e: u.email, p: u.password }));
+      const first = ok(
+        await call<{ login: { token: string; stage: string } }>('login', { operation: 'mutation:login', principal: null }, LOGIN, {
+          e: u.email,
+          p: u.password,
+        }),
+      );
       expect(first.login.stage).to.equal('TOTP_REQUIRED');
       secrets.limitedSession = first.login.token;
       const code = freshCode(u);
       secrets.code = code;
-      const verified = ok(await call<{ verifyTotp: { token: string; stage: string } }>('verifyTotp', { operation: 'mutation:verifyTotp', principal: id }, VERIFY, { c: code }, first.login.token));
+      const verified = ok(
+        await call<{ verifyTotp: { token: string; stage: string } }>(
+          'verifyTotp',
+          { operation: 'mutation:verifyTotp', principal: id },
+          VERIFY,
+          { c: code },
+          first.login.token,
+        ),
+      );
       expect(verified.verifyTotp.stage).to.equal('AUTHENTICATED');
       const session = verified.verifyTotp.token;
       secrets.session = session;
 
       expect(ok(await call<{ me: { id: string } }>('me', { operation: 'query:me', principal: id }, ME, {}, session)).me.id).to.equal(id);
-      const apiToken = ok(await call<{ createApiToken: { token: string } }>('createApiToken', { operation: 'mutation:createApiToken', principal: id }, CREATE_API_TOKEN, { n: 'observability' }, session)).createApiToken.token;
+      const apiToken = ok(
+        await call<{ createApiToken: { token: string } }>(
+          'createApiToken',
+          { operation: 'mutation:createApiToken', principal: id },
+          CREATE_API_TOKEN,
+          { n: 'observability' },
+          session,
+        ),
+      ).createApiToken.token;
       expect(apiToken).to.match(/^lpt_/);
       secrets.apiToken = apiToken;
 
       // The API token, with a client-chosen (sane) request id.
       saneId = `obs-${randomBytes(6).toString('hex')}`;
-      const viaApiToken = await call<{ me: { id: string } }>('me (API token)', { operation: 'query:me', principal: id }, ME, {}, apiToken, { 'x-request-id': saneId });
+      const viaApiToken = await call<{ me: { id: string } }>('me (API token)', { operation: 'query:me', principal: id }, ME, {}, apiToken, {
+        'x-request-id': saneId,
+      });
       expect(ok(viaApiToken).me.id).to.equal(id);
       expect(viaApiToken.headers.get('x-request-id')).to.equal(saneId);
 
@@ -148,34 +175,85 @@ for (const level of ['info', 'debug'] as const) {
       // unusable request id), a request that does not parse.
       const wrongPassword = `wrong password ${randomBytes(6).toString('hex')}`;
       secrets.wrongPassword = wrongPassword;
-      await call('wrong password', { operation: 'mutation:login', principal: null, outcome: 'UNAUTHENTICATED' }, LOGIN, { e: u.email, p: wrongPassword });
-      const limited = ok(await call<{ login: { token: string } }>('login again', { operation: 'mutation:login', principal: null }, LOGIN, { e: u.email, p: u.password })).login.token;
+      await call('wrong password', { operation: 'mutation:login', principal: null, outcome: 'UNAUTHENTICATED' }, LOGIN, {
+        e: u.email,
+        p: wrongPassword,
+      });
+      const limited = ok(
+        await call<{ login: { token: string } }>('login again', { operation: 'mutation:login', principal: null }, LOGIN, {
+          e: u.email,
+          p: u.password,
+        }),
+      ).login.token;
       secrets.limitedSession2 = limited;
       const wrong = wrongCode(u.secret!);
       secrets.wrongCode = wrong;
-      await call('wrong code', { operation: 'mutation:verifyTotp', principal: id, outcome: 'UNAUTHENTICATED' }, VERIFY, { c: wrong }, limited);
+      await call(
+        'wrong code',
+        { operation: 'mutation:verifyTotp', principal: id, outcome: 'UNAUTHENTICATED' },
+        VERIFY,
+        { c: wrong },
+        limited,
+      );
       insaneId = 'not a sane id <script>';
-      const anonymous = await call('me without a token', { operation: 'query:me', principal: null, outcome: 'UNAUTHENTICATED' }, ME, {}, null, { 'x-request-id': insaneId });
+      const anonymous = await call(
+        'me without a token',
+        { operation: 'query:me', principal: null, outcome: 'UNAUTHENTICATED' },
+        ME,
+        {},
+        null,
+        { 'x-request-id': insaneId },
+      );
       insaneAnswer = anonymous.headers.get('x-request-id');
       await call('unparsable', { operation: 'invalid', principal: null, outcome: 'BAD_USER_INPUT' }, '{ me { id ');
 
       // Password reset through the mailed link, then the (already enrolled) secret confirmed again.
-      expect(ok(await call<{ requestPasswordReset: boolean }>('requestPasswordReset', { operation: 'mutation:requestPasswordReset', principal: null }, RESET_REQUEST, { e: u.email })).requestPasswordReset).to.equal(true);
+      expect(
+        ok(
+          await call<{ requestPasswordReset: boolean }>(
+            'requestPasswordReset',
+            { operation: 'mutation:requestPasswordReset', principal: null },
+            RESET_REQUEST,
+            { e: u.email },
+          ),
+        ).requestPasswordReset,
+      ).to.equal(true);
       const resetToken = linkToken(await smtp.waitFor(u.email, (m) => /reset-password\?token=/.test(m.text)));
       expect(resetToken).to.match(/^lpa_/);
       secrets.resetToken = resetToken;
       const newPassword = `new passphrase ${randomBytes(6).toString('hex')}`;
       secrets.newPassword = newPassword;
       const reset = ok(
-        await call<{ resetPassword: { setupToken: string; secret: string; alreadyEnrolled: boolean } }>('resetPassword', { operation: 'mutation:resetPassword', principal: null }, RESET, { t: resetToken, p: newPassword }),
+        await call<{ resetPassword: { setupToken: string; secret: string; alreadyEnrolled: boolean } }>(
+          'resetPassword',
+          { operation: 'mutation:resetPassword', principal: null },
+          RESET,
+          { t: resetToken, p: newPassword },
+        ),
       ).resetPassword;
       expect(reset.alreadyEnrolled).to.equal(true);
       expect(reset.secret).to.equal(u.secret);
       secrets.setupToken = reset.setupToken;
       const code2 = freshCode(u);
       secrets.code2 = code2;
-      expect(ok(await call<{ activateTwoFactor: boolean }>('activateTwoFactor', { operation: 'mutation:activateTwoFactor', principal: null }, ACTIVATE, { t: reset.setupToken, c: code2 })).activateTwoFactor).to.equal(true);
-      const after = ok(await call<{ login: { token: string; stage: string } }>('login with the new password', { operation: 'mutation:login', principal: null }, LOGIN, { e: u.email, p: newPassword }));
+      expect(
+        ok(
+          await call<{ activateTwoFactor: boolean }>(
+            'activateTwoFactor',
+            { operation: 'mutation:activateTwoFactor', principal: null },
+            ACTIVATE,
+            { t: reset.setupToken, c: code2 },
+          ),
+        ).activateTwoFactor,
+      ).to.equal(true);
+      const after = ok(
+        await call<{ login: { token: string; stage: string } }>(
+          'login with the new password',
+          { operation: 'mutation:login', principal: null },
+          LOGIN,
+          { e: u.email, p: newPassword },
+        ),
+      );
       expect(after.login.stage).to.equal('TOTP_REQUIRED');
       secrets.limitedSession3 = after.login.token;
       // The old session ended with the password change.
@@ -265,7 +343,9 @@ for (const level of ['info', 'debug'] as const) {
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'mutation:login', outcome: 'ok' })).to.equal(3);
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'mutation:login', outcome: 'UNAUTHENTICATED' })).to.equal(1);
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'mutation:verifyTotp', outcome: 'ok' })).to.equal(1);
-      expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'mutation:verifyTotp', outcome: 'UNAUTHENTICATED' })).to.equal(1);
+      expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'mutation:verifyTotp', outcome: 'UNAUTHENTICATED' })).to.equal(
+        1,
+      );
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'query:me', outcome: 'ok' })).to.equal(3);
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'query:me', outcome: 'UNAUTHENTICATED' })).to.equal(2);
       expect(valueOf(samples, 'portal_graphql_requests_total', { operation: 'invalid', outcome: 'BAD_USER_INPUT' })).to.equal(1);
@@ -329,7 +409,15 @@ describe('GET /metrics access', function () {
 
   it('in production with METRICS_TOKEN: 401 without or with a wrong bearer token, 200 with the right one', async () => {
     server = await startServerProcess(testEnv(dir, schema, { NODE_ENV: 'production', LOG_LEVEL: 'info', METRICS_TOKEN: TOKEN }), dir);
-    for (const auth of [undefined, 'Bearer ', `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN, `Bearer wrong-${TOKEN}`]) {
+    for (const auth of [
+      undefined,
+      'Bearer ',
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+      `Bearer wrong-${TOKEN}`,
+    ]) {
       const res = await metricsAt(server.base, auth);
       expect(res.status, String(auth)).to.equal(401);
       expect(res.body).to.not.contain('portal_');

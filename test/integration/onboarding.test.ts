@@ -15,10 +15,9 @@ const ME = `{ me { email name role twoFactorEnabled linkedToResellerPortal } }`;
 const PASSWORD = 'a long and new password';
 
 async function completeOnboarding(s: TestServer, email: string, token: string) {
-  const reset = await s.gql<{ resetPassword: { setupToken: string; secret: string; otpauthUrl: string; qrCodeDataUrl: string; alreadyEnrolled: boolean } }>(
-    RESET,
-    { t: token, p: PASSWORD },
-  );
+  const reset = await s.gql<{
+    resetPassword: { setupToken: string; secret: string; otpauthUrl: string; qrCodeDataUrl: string; alreadyEnrolled: boolean };
+  }>(RESET, { t: token, p: PASSWORD });
   expect(reset.errors, JSON.stringify(reset.errors)).to.equal(undefined);
   const setup = reset.data!.resetPassword;
   expect(setup.alreadyEnrolled).to.equal(false);
@@ -40,7 +39,11 @@ async function completeOnboarding(s: TestServer, email: string, token: string) {
   const login = await s.gql<{ login: { token: string; stage: string } }>(LOGIN, { e: email, p: PASSWORD });
   expect(login.data!.login.stage).to.equal('TOTP_REQUIRED');
   // The activation code's step is used up: the next step's code signs in.
-  const verified = await s.gql<{ verifyTotp: { token: string; stage: string } }>(VERIFY, { c: totpCode(setup.secret, now + 30_000) }, login.data!.login.token);
+  const verified = await s.gql<{ verifyTotp: { token: string; stage: string } }>(
+    VERIFY,
+    { c: totpCode(setup.secret, now + 30_000) },
+    login.data!.login.token,
+  );
   expect(verified.errors, JSON.stringify(verified.errors)).to.equal(undefined);
   expect(verified.data!.verifyTotp.stage).to.equal('AUTHENTICATED');
   expect(verified.data!.verifyTotp.token).to.not.equal(login.data!.login.token);

@@ -174,7 +174,11 @@ describe('pages: password, QR code and code in the browser', function () {
     expect(css.html).to.contain('--brand: #c2185b;');
     expect(css.html).to.contain('@media (max-width: 40rem)');
 
-    const posted = await client.post('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+    const posted = await client.post('/reset-password', {
+      csrf: csrfOf(form.html),
+      newPassword: NEW_PASSWORD,
+      confirmPassword: NEW_PASSWORD,
+    });
     expect(posted.status).to.equal(303);
     expect(posted.location).to.equal('/two-factor-setup/confirm');
 
@@ -199,7 +203,9 @@ describe('pages: password, QR code and code in the browser', function () {
     const done = await client.submit('/two-factor-setup/confirm', { csrf: csrfOf(qr.html), code: totpCode(secret, now) });
     expect(done.status).to.equal(200);
     expect(h1Of(done.html)).to.equal('Two-factor authentication is active');
-    expect(unescapeHtml(done.html)).to.contain(`sign in to Acme Licensing with your e-mail address ${u.email}, your new password and the 6-digit code`);
+    expect(unescapeHtml(done.html)).to.contain(
+      `sign in to Acme Licensing with your e-mail address ${u.email}, your new password and the 6-digit code`,
+    );
     // PUBLIC_URL points at another host (an external frontend): the pages are served here all the same.
     expect(done.html).to.contain(`href="${s.config.publicUrl}"`);
 
@@ -248,7 +254,11 @@ describe('pages: password, QR code and code in the browser', function () {
     const expired = await invitedUser();
     await s.app.services.orm.em
       .fork()
-      .nativeUpdate(AccountToken, { user: expired.u.user.id, purpose: AccountTokenPurpose.INVITATION, usedAt: null }, { expiresAt: new Date(0) });
+      .nativeUpdate(
+        AccountToken,
+        { user: expired.u.user.id, purpose: AccountTokenPurpose.INVITATION, usedAt: null },
+        { expiresAt: new Date(0) },
+      );
 
     for (const token of [used.token, expired.token, 'lpa_not-a-token', '']) {
       const client = new PageClient(s.url);
@@ -431,7 +441,11 @@ describe('pages: password, QR code and code in the browser', function () {
     const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}`);
     const value = client.cookies.get('__Host-lp_flow')!;
     client.cookies.set('__Host-lp_flow', value.slice(0, -4) + (value.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
-    const posted = await client.post('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+    const posted = await client.post('/reset-password', {
+      csrf: csrfOf(form.html),
+      newPassword: NEW_PASSWORD,
+      confirmPassword: NEW_PASSWORD,
+    });
     expect(posted.status).to.equal(403);
     const page = await client.get('/reset-password');
     expect(page.status).to.equal(303);
@@ -462,7 +476,11 @@ describe('pages: password, QR code and code in the browser', function () {
       await em.flush();
       const client = new PageClient(plain.url);
       const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}&lang=en`);
-      const qr = await client.submit('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+      const qr = await client.submit('/reset-password', {
+        csrf: csrfOf(form.html),
+        newPassword: NEW_PASSWORD,
+        confirmPassword: NEW_PASSWORD,
+      });
       expect(h1Of(qr.html)).to.equal('Set up your authenticator app');
       const cookies = client.seen.flatMap((page) => page.headers.getSetCookie());
       expect(cookies.map((c) => c.split('=', 1)[0])).to.include.members(['lp_flow', 'lp_lang']);
@@ -481,7 +499,12 @@ describe('pages: password, QR code and code in the browser', function () {
     const second = new PageClient(s.url);
     for (const [k, v] of jar) second.cookies.set(k, v);
     const [a, b] = await Promise.all([client.post('/reset-password', body), second.post('/reset-password', body)]);
-    expect([a.status, a.location, b.status, b.location]).to.deep.equal([303, '/two-factor-setup/confirm', 303, '/two-factor-setup/confirm']);
+    expect([a.status, a.location, b.status, b.location]).to.deep.equal([
+      303,
+      '/two-factor-setup/confirm',
+      303,
+      '/two-factor-setup/confirm',
+    ]);
     const [pa, pb] = [await client.open(a.location!), await second.open(b.location!)];
     expect(secretOf(pa.html)).to.match(/^[A-Z2-7]{32}$/);
     expect(secretOf(pb.html)).to.equal(secretOf(pa.html));
@@ -499,7 +522,9 @@ describe('pages: password, QR code and code in the browser', function () {
     // The switch to the other language.
     expect(form.html).to.contain('<a href="?lang=en" hreflang="en" lang="en">English</a>');
     const mismatch = await german.submit('/reset-password', { csrf: csrfOf(form.html), newPassword: NEW_PASSWORD, confirmPassword: 'x' });
-    expect(fieldError(mismatch.html, 'confirmPassword')).to.equal('Die beiden Passwörter stimmen nicht überein. Geben Sie zweimal dasselbe Passwort ein.');
+    expect(fieldError(mismatch.html, 'confirmPassword')).to.equal(
+      'Die beiden Passwörter stimmen nicht überein. Geben Sie zweimal dasselbe Passwort ein.',
+    );
     expect(mismatch.html).to.contain('<span class="visually-hidden">Fehler: </span>');
 
     const english = new PageClient(s.url, { 'accept-language': 'en-US,en;q=0.9' });
@@ -640,7 +665,11 @@ describe('pages: the account token never reaches the log', function () {
     expect(cli.code, cli.stderr).to.equal(0);
     const token = /reset-password\?token=(\S+)/.exec(cli.stdout)![1]!;
 
-    const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));

@@ -113,20 +113,25 @@ async function visibleIds(what: Visible, p: Principal): Promise<string[]> {
         ? ids('select id from app_user where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [r, r])
         : ids('select id from app_user where customer_id = ?', [c]);
     case 'audit':
-      return r ? ids('select id from audit_event where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [r, r]) : [];
+      return r
+        ? ids('select id from audit_event where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [r, r])
+        : [];
   }
 }
 
 /** Ids of everything under a reseller: itself, its customers, their licenses, its and their users, their API tokens, its events. */
 async function treeIds(resellerId: string): Promise<string[]> {
-  const users = await ids('select id from app_user where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [
-    resellerId,
-    resellerId,
-  ]);
+  const users = await ids(
+    'select id from app_user where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)',
+    [resellerId, resellerId],
+  );
   return [
     resellerId,
     ...(await ids('select id from customer where reseller_id = ?', [resellerId])),
-    ...(await ids('select id from license where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [resellerId, resellerId])),
+    ...(await ids('select id from license where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [
+      resellerId,
+      resellerId,
+    ])),
     ...users,
     ...(users.length ? await ids(`select id from api_token where user_id in (${users.map(() => '?').join(', ')})`, users) : []),
     ...(await ids('select id from audit_event where reseller_id = ?', [resellerId])),
@@ -137,7 +142,9 @@ async function treeIds(resellerId: string): Promise<string[]> {
 async function foreignIds(p: Exclude<Principal, 'admin'>): Promise<string[]> {
   const own: Side = p === 'resB' ? 'B' : 'A';
   const admins = await ids(`select id from app_user where role = 'ADMIN'`);
-  const adminTokens = admins.length ? await ids(`select id from api_token where user_id in (${admins.map(() => '?').join(', ')})`, admins) : [];
+  const adminTokens = admins.length
+    ? await ids(`select id from api_token where user_id in (${admins.map(() => '?').join(', ')})`, admins)
+    : [];
   const foreign = [...(await treeIds(F.reseller[otherSide(own)].id)), ...admins, ...adminTokens];
   if (p === 'custA1') {
     const allowed = new Set([
@@ -364,7 +371,9 @@ const OPS = {
     pick: (data) => data.createCustomer,
     async verify(customer, row) {
       expect(customer.reseller.id).to.equal(F.reseller[side(row.target)].id);
-      expect(await ids('select id from customer where id = ? and reseller_id = ?', [customer.id, F.reseller[side(row.target)].id])).to.have.length(1);
+      expect(
+        await ids('select id from customer where id = ? and reseller_id = ?', [customer.id, F.reseller[side(row.target)].id]),
+      ).to.have.length(1);
     },
   },
   'createCustomer without resellerId': {
@@ -391,7 +400,9 @@ const OPS = {
   createLicense: {
     kind: 'mutation',
     query: `mutation($input: CreateLicenseInput!) { createLicense(input: $input) { ${LICENSE_FIELDS} } }`,
-    prepare: (row) => ({ vars: { input: { customerId: F.customer[side(row.target)].id, kind: 'MDM', seats: 7, validUntil: futureIso() } } }),
+    prepare: (row) => ({
+      vars: { input: { customerId: F.customer[side(row.target)].id, kind: 'MDM', seats: 7, validUntil: futureIso() } },
+    }),
     pick: (data) => data.createLicense,
     async verify(license, row) {
       expect(license).to.deep.include({ seats: 7, status: 'ACTIVE' });
@@ -405,7 +416,9 @@ const OPS = {
   'createLicenses (one row)': {
     kind: 'mutation',
     query: `mutation($inputs: [CreateLicenseInput!]!) { createLicenses(inputs: $inputs) { license { ${LICENSE_FIELDS} } error { code message field } } }`,
-    prepare: (row) => ({ vars: { inputs: [{ customerId: F.customer[side(row.target)].id, kind: 'MOBILE_SECURITY', seats: 3, validUntil: futureIso() }] } }),
+    prepare: (row) => ({
+      vars: { inputs: [{ customerId: F.customer[side(row.target)].id, kind: 'MOBILE_SECURITY', seats: 3, validUntil: futureIso() }] },
+    }),
     pick: (data) => data.createLicenses[0].license,
     outcome(res) {
       if (res.errors) return codeOf(res) as Outcome;
@@ -419,7 +432,9 @@ const OPS = {
     },
     async verify(license, row) {
       expect(license.customer.id).to.equal(F.customer[side(row.target)].id);
-      expect(await ids('select id from license where id = ? and customer_id = ?', [license.id, F.customer[side(row.target)].id])).to.have.length(1);
+      expect(
+        await ids('select id from license where id = ? and customer_id = ?', [license.id, F.customer[side(row.target)].id]),
+      ).to.have.length(1);
     },
   },
   'createLicenses (mixed batch)': {
@@ -427,7 +442,13 @@ const OPS = {
     query: `mutation($inputs: [CreateLicenseInput!]!) { createLicenses(inputs: $inputs) { license { ${LICENSE_FIELDS} } error { code message field } } }`,
     prepare: (row) => {
       const own: Side = row.principal === 'resB' ? 'B' : 'A';
-      const row_ = (customerId: string, extra: Record<string, unknown> = {}) => ({ customerId, kind: 'MDM', seats: 2, validUntil: futureIso(), ...extra });
+      const row_ = (customerId: string, extra: Record<string, unknown> = {}) => ({
+        customerId,
+        kind: 'MDM',
+        seats: 2,
+        validUntil: futureIso(),
+        ...extra,
+      });
       const inputs = [
         row_(F.customer[own].id),
         row_(F.customer[otherSide(own)].id),
@@ -454,7 +475,10 @@ const OPS = {
         expect(r.license.customer.id, `row ${i}`).to.equal(inputs[i]!.customerId);
         expect(r.license.seats, `row ${i}`).to.equal(inputs[i]!.seats);
       }
-      const created = results.filter((r: Json) => r.license).map((r: Json) => r.license.id).sort();
+      const created = results
+        .filter((r: Json) => r.license)
+        .map((r: Json) => r.license.id)
+        .sort();
       expect(created).to.have.length(prep.state.expected.filter((e: string) => e === 'data').length);
       expect(prep.state.countBefore + created.length).to.equal(await count('license'));
     },
@@ -466,9 +490,9 @@ const OPS = {
     pick: (data) => data.updateLicense,
     async verify(license, _row, prep) {
       expect(license).to.deep.equal({ id: prep.vars.id, seats: prep.vars.seats });
-      expect((await sql<{ seats: number }>('select seats from license where id = ?', [prep.vars.id])).map((r) => Number(r.seats))).to.deep.equal([
-        prep.vars.seats,
-      ]);
+      expect(
+        (await sql<{ seats: number }>('select seats from license where id = ?', [prep.vars.id])).map((r) => Number(r.seats)),
+      ).to.deep.equal([prep.vars.seats]);
     },
   },
   revokeLicense: {
@@ -500,7 +524,9 @@ const OPS = {
     async verify(created, row, prep) {
       expect(created.apiToken.name).to.equal(prep.vars.name);
       expect(created.token).to.be.a('string').and.have.length.above(20);
-      expect(await sql('select user_id from api_token where id = ?', [created.apiToken.id])).to.deep.equal([{ user_id: principalUser(row.principal).id }]);
+      expect(await sql('select user_id from api_token where id = ?', [created.apiToken.id])).to.deep.equal([
+        { user_id: principalUser(row.principal).id },
+      ]);
     },
   },
   revokeApiToken: {
@@ -508,7 +534,11 @@ const OPS = {
     query: 'mutation($id: ID!) { revokeApiToken(id: $id) }',
     // A fresh token of the target principal per row, created through the API by its owner.
     prepare: async (row) => {
-      const res = await F.s.gql<Json>('mutation($n: String!) { createApiToken(name: $n) { apiToken { id } } }', { n: `t ${rand()}` }, F.token[row.target as Principal]);
+      const res = await F.s.gql<Json>(
+        'mutation($n: String!) { createApiToken(name: $n) { apiToken { id } } }',
+        { n: `t ${rand()}` },
+        F.token[row.target as Principal],
+      );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
       return { vars: { id: res.data.createApiToken.apiToken.id } };
     },
@@ -603,7 +633,8 @@ const SPEC: [OpName, readonly string[], Record<Principal, Outcome[]>][] = [
 const TABLE: Row[] = SPEC.flatMap(([op, targets, outcomes]) =>
   PRINCIPALS.flatMap((principal) => {
     const row = outcomes[principal];
-    if (row.length !== targets.length) throw new Error(`table row ${op}/${principal}: ${row.length} outcomes for ${targets.length} targets`);
+    if (row.length !== targets.length)
+      throw new Error(`table row ${op}/${principal}: ${row.length} outcomes for ${targets.length} targets`);
     return targets.map((target, i) => ({ op, principal, target, expected: row[i]! }));
   }),
 );
@@ -621,7 +652,9 @@ async function runRow(row: Row) {
   if (before) prep.state = { ...(prep.state ?? {}), countBefore: before.counts.license };
   const res = await F.s.gql<Json>(op.query, prep.vars, F.token[row.principal]);
   const got = outcomeOf(op, res, row, prep);
-  expect(got, `${row.op} by ${row.principal} on ${row.target}: ${JSON.stringify({ data: res.data, errors: res.errors })}`).to.equal(row.expected);
+  expect(got, `${row.op} by ${row.principal} on ${row.target}: ${JSON.stringify({ data: res.data, errors: res.errors })}`).to.equal(
+    row.expected,
+  );
   if (res.errors?.length) {
     // One error, for the one root field; no partial object leaks with it.
     expect(res.errors).to.have.length(1);
@@ -675,7 +708,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
     // Audit events about each side, done by the admin (so a reseller sees them with a null actor).
     for (const sd of SIDES) {
       const c = F.customer[sd];
-      const res = await s.gql<Json>('mutation($id: ID!, $e: String) { updateCustomer(id: $id, input: { contactEmail: $e }) { id } }', { id: c.id, e: `it@${sd.toLowerCase()}1.example.test` }, token.admin);
+      const res = await s.gql<Json>(
+        'mutation($id: ID!, $e: String) { updateCustomer(id: $id, input: { contactEmail: $e }) { id } }',
+        { id: c.id, e: `it@${sd.toLowerCase()}1.example.test` },
+        token.admin,
+      );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
       const [event] = await sql<{ id: string }>(`select id from audit_event where action = 'CUSTOMER_UPDATED' and target_id = ?`, [c.id]);
       F.audit[sd] = event!.id;
@@ -720,7 +757,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       expect(res.errors![0]!.path).to.deep.equal(['license', 'customer', 'reseller', 'customers']);
       await expectNoForeignIds('custA1', res);
       // Up to the reseller the path is the customer user's own.
-      const upToReseller = await F.s.gql<Json>('query($id: ID!) { license(id: $id) { id customer { id reseller { id name } } } }', { id: F.license.A }, F.token.custA1);
+      const upToReseller = await F.s.gql<Json>(
+        'query($id: ID!) { license(id: $id) { id customer { id reseller { id name } } } }',
+        { id: F.license.A },
+        F.token.custA1,
+      );
       expect(upToReseller.errors).to.equal(undefined);
       expect(upToReseller.data.license.customer.reseller.id).to.equal(F.reseller.A.id);
       const foreign = await F.s.gql<Json>(LICENSE_PATH, { id: F.license.B }, F.token.custA1);
@@ -778,7 +819,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
     }
 
     it('me -> reseller -> customers, for reseller A', async () => {
-      const res = await F.s.gql<Json>(`{ me { id reseller { id customers(first: 100) { ${connection('id reseller { id }')} } } } }`, {}, F.token.resA);
+      const res = await F.s.gql<Json>(
+        `{ me { id reseller { id customers(first: 100) { ${connection('id reseller { id }')} } } } }`,
+        {},
+        F.token.resA,
+      );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
       expect(res.data.me.reseller.id).to.equal(F.reseller.A.id);
       await expectResellerCustomers(F.reseller.A.id, res.data.me.reseller.customers);
@@ -786,7 +831,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
     });
 
     it('me -> customer -> reseller -> customers, for the customer user of A1: FORBIDDEN', async () => {
-      const res = await F.s.gql<Json>(`{ me { id customer { id reseller { id customers(first: 100) { ${connection()} } } } } }`, {}, F.token.custA1);
+      const res = await F.s.gql<Json>(
+        `{ me { id customer { id reseller { id customers(first: 100) { ${connection()} } } } } }`,
+        {},
+        F.token.custA1,
+      );
       expect(codeOf(res)).to.equal('FORBIDDEN');
       await expectNoForeignIds('custA1', res);
     });
@@ -807,7 +856,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
     });
 
     it('auditEvents -> actor: an ADMIN actor is null for a reseller, its own actor is visible', async () => {
-      const res = await F.s.gql<Json>(`{ auditEvents(first: 100) { ${connection('id action targetType targetId actor { id role reseller { id } customer { id } }')} } }`, {}, F.token.resA);
+      const res = await F.s.gql<Json>(
+        `{ auditEvents(first: 100) { ${connection('id action targetType targetId actor { id role reseller { id } customer { id } }')} } }`,
+        {},
+        F.token.resA,
+      );
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
       const byId = new Map(res.data.auditEvents.edges.map((e: Json) => [e.node.id, e.node]));
       const adminEvent = byId.get(F.audit.A) as Json;
@@ -820,7 +873,11 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       expect(ownActs.length).to.be.greaterThan(0);
       await expectNoForeignIds('resA', res);
       // The admin sees the admin as the actor.
-      const admin = await F.s.gql<Json>(`query($id: ID!) { node(id: $id) { id ... on AuditEvent { actor { id } } } }`, { id: F.audit.A }, F.token.admin);
+      const admin = await F.s.gql<Json>(
+        `query($id: ID!) { node(id: $id) { id ... on AuditEvent { actor { id } } } }`,
+        { id: F.audit.A },
+        F.token.admin,
+      );
       expect(admin.data.node.actor).to.deep.equal({ id: F.user.admin.user.id });
     });
 
@@ -921,7 +978,9 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
         const res = await F.s.gql<Json>(CUSTOMERS, { f: { search } }, F.token[p]);
         expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
         const expected = keys.map((k) => named[k]!).sort();
-        expect([...edgeIds(res.data.customers)].sort(), res.data.customers.edges.map((e: Json) => e.node.name).join(', ')).to.deep.equal(expected);
+        expect([...edgeIds(res.data.customers)].sort(), res.data.customers.edges.map((e: Json) => e.node.name).join(', ')).to.deep.equal(
+          expected,
+        );
         expect(res.data.customers.totalCount).to.equal(expected.length);
       });
     }
@@ -945,9 +1004,15 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       expect(await run('resB', true)).to.deep.equal(sorted('hvActiveB'));
       expect(await run('resB', false)).to.deep.equal([]);
       // And the field agrees with the filter.
-      const res = await F.s.gql<Json>(`{ customers(first: 100, filter: { search: "HV " }) { edges { node { id hasValidLicense } } } }`, {}, F.token.resA);
+      const res = await F.s.gql<Json>(
+        `{ customers(first: 100, filter: { search: "HV " }) { edges { node { id hasValidLicense } } } }`,
+        {},
+        F.token.resA,
+      );
       const flags = Object.fromEntries(res.data.customers.edges.map((e: Json) => [e.node.id, e.node.hasValidLicense]));
-      expect(flags).to.deep.equal(Object.fromEntries(['hvActive', 'hvExpired', 'hvRevoked', 'hvPending', 'hvNone'].map((k) => [named[k], k === 'hvActive'])));
+      expect(flags).to.deep.equal(
+        Object.fromEntries(['hvActive', 'hvExpired', 'hvRevoked', 'hvPending', 'hvNone'].map((k) => [named[k], k === 'hvActive'])),
+      );
       const own = await F.s.gql<Json>(CUSTOMERS, { f: { hasValidLicense: true } }, F.token.custA1);
       expect(edgeIds(own.data.customers)).to.deep.equal([F.customer.A.id]);
     });
@@ -982,13 +1047,25 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
     it('a mutation by reseller A appears first for A and the admin, never for B', async () => {
       await new Promise((r) => setTimeout(r, 20));
       const name = `Audited ${rand()}`;
-      const upd = await F.s.gql<Json>('mutation($id: ID!, $n: String!) { updateCustomer(id: $id, input: { name: $n }) { id } }', { id: F.customer.A.id, n: name }, F.token.resA);
+      const upd = await F.s.gql<Json>(
+        'mutation($id: ID!, $n: String!) { updateCustomer(id: $id, input: { name: $n }) { id } }',
+        { id: F.customer.A.id, n: name },
+        F.token.resA,
+      );
       expect(upd.errors, JSON.stringify(upd.errors)).to.equal(undefined);
-      const [event] = await sql<{ id: string }>(`select id from audit_event where action = 'CUSTOMER_UPDATED' and actor_id = ? order by at desc`, [F.user.resA.user.id]);
+      const [event] = await sql<{ id: string }>(
+        `select id from audit_event where action = 'CUSTOMER_UPDATED' and actor_id = ? order by at desc`,
+        [F.user.resA.user.id],
+      );
 
       for (const p of ['resA', 'admin'] as const) {
         const events = await allEvents(p);
-        expect(events[0], `newest event for ${p}`).to.deep.include({ id: event!.id, action: 'CUSTOMER_UPDATED', targetType: 'Customer', targetId: F.customer.A.id });
+        expect(events[0], `newest event for ${p}`).to.deep.include({
+          id: event!.id,
+          action: 'CUSTOMER_UPDATED',
+          targetType: 'Customer',
+          targetId: F.customer.A.id,
+        });
         expect(events[0].actor).to.deep.equal({ id: F.user.resA.user.id });
         const times = events.map((e) => Date.parse(e.at));
         for (let i = 1; i < times.length; i++) expect(times[i - 1]!, `order at ${i}`).to.be.at.least(times[i]!);

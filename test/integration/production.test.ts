@@ -9,14 +9,28 @@ import { makeCustomer, makeLicense, makeReseller, makeUser, freshCode, passwordO
 import { linkToken, parseMail } from '../helpers/mail';
 import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
-const SECTION_2_CODES = ['UNAUTHENTICATED', 'TWO_FACTOR_REQUIRED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_USER_INPUT', 'RATE_LIMITED', 'CONFLICT', 'INTERNAL_SERVER_ERROR'];
+const SECTION_2_CODES = [
+  'UNAUTHENTICATED',
+  'TWO_FACTOR_REQUIRED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'BAD_USER_INPUT',
+  'RATE_LIMITED',
+  'CONFLICT',
+  'INTERNAL_SERVER_ERROR',
+];
 
 type GqlError = NonNullable<GqlResult['errors']>[number];
 
 /** Wraps a server so that every error it answers is kept for the checks spanning a whole describe. */
 function recording(s: TestServer, errors: GqlError[]) {
   return {
-    async gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: Record<string, string>) {
+    async gql<T = Record<string, unknown>>(
+      query: string,
+      variables?: Record<string, unknown>,
+      token?: string | null,
+      headers?: Record<string, string>,
+    ) {
       const res = await s.gql<T>(query, variables, token, headers);
       errors.push(...(res.errors ?? []));
       return res;
@@ -130,8 +144,11 @@ describe('production mode', function () {
 
   it('hides an internal error in a resolver behind a generic INTERNAL_SERVER_ERROR', async () => {
     const token = adminToken;
-    const res = await whileBroken(s.app.services.users, 'me', 'SQLITE_CORRUPT: relation app_user at /srv/secret/path.db password=hunter2', () =>
-      api.gql('{ me { id } }', {}, token),
+    const res = await whileBroken(
+      s.app.services.users,
+      'me',
+      'SQLITE_CORRUPT: relation app_user at /srv/secret/path.db password=hunter2',
+      () => api.gql('{ me { id } }', {}, token),
     );
     expect(res.status).to.be.lessThan(600);
     expect(res.data).to.equal(null);
@@ -146,8 +163,11 @@ describe('production mode', function () {
   });
 
   it('hides an internal error while reading the session behind a generic INTERNAL_SERVER_ERROR (HTTP 500)', async () => {
-    const res = await whileBroken(s.app.services.sessions, 'authenticate', 'connect ECONNREFUSED 10.1.2.3:5432 user=portal password=hunter2', () =>
-      api.gql('{ me { id } }', {}, adminToken),
+    const res = await whileBroken(
+      s.app.services.sessions,
+      'authenticate',
+      'connect ECONNREFUSED 10.1.2.3:5432 user=portal password=hunter2',
+      () => api.gql('{ me { id } }', {}, adminToken),
     );
     expect(res.status).to.equal(500);
     expect(res.data).to.equal(null);
@@ -178,7 +198,21 @@ describe('production mode', function () {
 
 /** A query `levels` fields deep (the root field counts as 1), along licenses -> customer -> reseller -> customers -> ... */
 function nested(levels: number): string {
-  const path = ['licenses', 'edges', 'node', 'customer', 'reseller', 'customers', 'edges', 'node', 'licenses', 'edges', 'node', 'customer', 'reseller'];
+  const path = [
+    'licenses',
+    'edges',
+    'node',
+    'customer',
+    'reseller',
+    'customers',
+    'edges',
+    'node',
+    'licenses',
+    'edges',
+    'node',
+    'customer',
+    'reseller',
+  ];
   if (levels - 1 > path.length) throw new Error('extend the path');
   // The last level is a leaf: __typename.
   const fields = path.slice(0, levels - 1);
@@ -291,7 +325,10 @@ describe('request limits (FLOWS.md section 4)', function () {
     const twoLogins: [string, () => string][] = [
       ['two aliased logins', () => `mutation { ${wrongLogin('a: ')} ${wrongLogin('b: ')} }`],
       ['the same login field twice without aliases', () => `mutation { ${wrongLogin()} ${wrongLogin()} }`],
-      ['a login plus one in a fragment spread on Mutation', () => `mutation { ${wrongLogin()} ...Again } fragment Again on Mutation { ${wrongLogin('again: ')} }`],
+      [
+        'a login plus one in a fragment spread on Mutation',
+        () => `mutation { ${wrongLogin()} ...Again } fragment Again on Mutation { ${wrongLogin('again: ')} }`,
+      ],
       ['a login plus one in an inline fragment', () => `mutation { ${wrongLogin()} ... on Mutation { ${wrongLogin('again: ')} } }`],
     ];
     for (const [what, query] of twoLogins) {
@@ -316,7 +353,11 @@ describe('request limits (FLOWS.md section 4)', function () {
       expect(codeOf(res)).to.equal('BAD_USER_INPUT');
       expect(await auditCount(s, 'LOGIN_FAILED')).to.equal(loginsBefore);
       // The code was not consumed: it still completes the sign-in on its own.
-      const verified = await api.gql<{ verifyTotp: { stage: string } }>(`mutation { verifyTotp(code: "${code}") { stage } }`, {}, session.token);
+      const verified = await api.gql<{ verifyTotp: { stage: string } }>(
+        `mutation { verifyTotp(code: "${code}") { stage } }`,
+        {},
+        session.token,
+      );
       expect(verified.errors, JSON.stringify(verified.errors)).to.equal(undefined);
       expect(verified.data!.verifyTotp.stage).to.equal('AUTHENTICATED');
     });
@@ -363,7 +404,11 @@ describe('request limits (FLOWS.md section 4)', function () {
       const victim = await makeUser(s, { role: Role.CUSTOMER, customer: await makeCustomer(s, await makeReseller(s)) });
       const before = await auditCount(s, 'LOGIN_FAILED');
       const login = { query: `mutation { login(email: "${victim.email}", password: "nope nope nope") { token } }` };
-      const res = await api.raw('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([login, login]) });
+      const res = await api.raw('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([login, login]),
+      });
       expect(res.status).to.be.within(400, 499);
       expect(await auditCount(s, 'LOGIN_FAILED')).to.equal(before);
     });
@@ -389,7 +434,11 @@ describe('request limits (FLOWS.md section 4)', function () {
     });
 
     it('answers malformed JSON with a 400 and BAD_USER_INPUT, not a 500', async () => {
-      const res = await api.raw('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": "{ __typename }"' });
+      const res = await api.raw('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query": "{ __typename }"',
+      });
       expect(res.status).to.equal(400);
       expect(res.body?.errors?.[0]?.extensions?.code).to.equal('BAD_USER_INPUT');
     });
@@ -401,13 +450,20 @@ describe('request limits (FLOWS.md section 4)', function () {
     });
 
     it('refuses a simple form POST (text/plain) without a preflight header', async () => {
-      const res = await api.raw('/graphql', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: '{ __typename }' }) });
+      const res = await api.raw('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
       expect(res.status).to.be.within(400, 499);
       expect(res.text).to.not.contain('"__typename":"Query"');
     });
 
     it('answers the same GET with apollo-require-preflight (control)', async () => {
-      const res = await api.raw(`/graphql?query=${encodeURIComponent('{__typename}')}`, { method: 'GET', headers: { 'apollo-require-preflight': 'true' } });
+      const res = await api.raw(`/graphql?query=${encodeURIComponent('{__typename}')}`, {
+        method: 'GET',
+        headers: { 'apollo-require-preflight': 'true' },
+      });
       expect(res.status).to.equal(200);
       expect(res.body).to.deep.equal({ data: { __typename: 'Query' } });
     });

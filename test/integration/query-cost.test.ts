@@ -143,7 +143,10 @@ describe('query cost (FLOWS.md section 8)', function () {
       // 2 x (50 + 50 * 99) = 10,000; 3 x 5,000 = 15,000.
       const two = await s.gql(`{ ${nestedPages(50, 99, 'a: ')} ${nestedPages(50, 99, 'b: ')} }`, {}, token);
       expect(two.errors, JSON.stringify(two.errors)).to.equal(undefined);
-      expectTooComplex(await s.gql(`{ ${nestedPages(50, 99, 'a: ')} ${nestedPages(50, 99, 'b: ')} ${nestedPages(50, 99, 'c: ')} }`, {}, token), 15_000);
+      expectTooComplex(
+        await s.gql(`{ ${nestedPages(50, 99, 'a: ')} ${nestedPages(50, 99, 'b: ')} ${nestedPages(50, 99, 'c: ')} }`, {}, token),
+        15_000,
+      );
     });
 
     it('charges a nested connection without `first` the default page size of 20', async () => {
@@ -199,10 +202,18 @@ describe('query cost (FLOWS.md section 8)', function () {
     it('charges createLicenses one per row, given literally or by a variable', async () => {
       const input = `{ customerId: "${customerId}", kind: MDM, seats: 1, validUntil: "2031-01-01T00:00:00.000Z" }`;
       const before = await s.app.services.orm.em.fork().count(License, {});
-      const literal = await s.gql(`mutation { createLicenses(inputs: [${Array(51).fill(input).join(', ')}]) { license { id } } }`, {}, token);
+      const literal = await s.gql(
+        `mutation { createLicenses(inputs: [${Array(51).fill(input).join(', ')}]) { license { id } } }`,
+        {},
+        token,
+      );
       expectTooComplex(literal, 51, 50);
       const inputs = Array.from({ length: 51 }, () => ({ customerId, kind: 'MDM', seats: 1, validUntil: '2031-01-01T00:00:00.000Z' }));
-      const byVariable = await s.gql(`mutation($inputs: [CreateLicenseInput!]!) { createLicenses(inputs: $inputs) { license { id } } }`, { inputs }, token);
+      const byVariable = await s.gql(
+        `mutation($inputs: [CreateLicenseInput!]!) { createLicenses(inputs: $inputs) { license { id } } }`,
+        { inputs },
+        token,
+      );
       expectTooComplex(byVariable, 51, 50);
       expect(await s.app.services.orm.em.fork().count(License, {})).to.equal(before);
 

@@ -39,7 +39,11 @@ describe('README: provisioning script', function () {
     const customer = await makeCustomer(s, reseller);
     const seller = await makeUser(s, { role: Role.RESELLER, reseller });
     const session = await signIn(s, seller);
-    const created = await s.gql<{ createApiToken: { token: string } }>('mutation { createApiToken(name: "ERP sync") { token } }', {}, session);
+    const created = await s.gql<{ createApiToken: { token: string } }>(
+      'mutation { createApiToken(name: "ERP sync") { token } }',
+      {},
+      session,
+    );
     const token = created.data!.createApiToken.token;
 
     const file = join(s.dir, 'provision.mjs');

@@ -65,7 +65,8 @@ describe('expiry reminders', function () {
     return { reseller, customer, users: list };
   }
 
-  const expiring = (c: Customer, now: number, inMs: number) => makeLicense(s, c, { validFrom: new Date(now - 30 * DAY), validUntil: new Date(now + inMs) });
+  const expiring = (c: Customer, now: number, inMs: number) =>
+    makeLicense(s, c, { validFrom: new Date(now - 30 * DAY), validUntil: new Date(now + inMs) });
 
   it('reminds 30 days ahead at 20 days left, 7 at 5 days, 1 at 12 hours; nothing at 40 days, for expired or revoked licenses', async () => {
     const now = Date.now();
@@ -177,7 +178,12 @@ describe('expiry reminders', function () {
         const mails = mailsTo(u);
         expect(mails.length, u.email).to.be.within(1, maxMails);
         const seen: string[] = mails.flatMap((m) => [...listed(m).keys()]);
-        expect(seen.sort()).to.deep.equal(licenses.get(sh)!.map((l) => l.key).sort());
+        expect(seen.sort()).to.deep.equal(
+          licenses
+            .get(sh)!
+            .map((l) => l.key)
+            .sort(),
+        );
       }
     }
   }

@@ -42,8 +42,6 @@ const CREATE = 'mutation($input: CreateLicenseInput!) { createLicense(input: $in
 
 type Login = { login: { token: string; stage: string } };
 
-
-
 function login(server: RunningServer, u: TestUser, password = u.password, code: string | null = null) {
   return server.gql<Login>(LOGIN, { e: u.email, p: password, c: code });
 }
@@ -107,11 +105,15 @@ async function idempotentAcrossProcesses(c: Cluster, customer: Customer, reselle
   const u = await makeUser(c.t, { role: Role.RESELLER, reseller });
   const token = await signIn(c.t, u); // a session made on A works on B: sessions live in the database
   const idempotencyKey = `order-${randomBytes(4).toString('hex')}`;
-  const input = { customerId: customer.id, kind: 'MDM', seats: 5, validUntil: new Date(Date.now() + 90 * DAY).toISOString(), idempotencyKey };
+  const input = {
+    customerId: customer.id,
+    kind: 'MDM',
+    seats: 5,
+    validUntil: new Date(Date.now() + 90 * DAY).toISOString(),
+    idempotencyKey,
+  };
   type Created = { createLicense: { id: string; key: string; customer: { id: string } } };
-  const results = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? c.a : c.b).gql<Created>(CREATE, { input }, token)),
-  );
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? c.a : c.b).gql<Created>(CREATE, { input }, token)));
   for (const res of results) ok(res);
   const ids = new Set(results.map((r) => r.data!.createLicense.id));
   expect(ids.size, JSON.stringify([...ids])).to.equal(1);
@@ -235,7 +237,10 @@ describe('several server processes on one PostgreSQL database', function () {
       const u = await makeUser(c.t, { role: Role.ADMIN });
       const [onA, onB] = await Promise.all([limitedSession(c.a, u), limitedSession(c.b, u)]);
       const code = totpCode(u.secret!);
-      const results = await Promise.all([c.a.gql<{ verifyTotp: { stage: string } }>(VERIFY, { c: code }, onA), c.b.gql<{ verifyTotp: { stage: string } }>(VERIFY, { c: code }, onB)]);
+      const results = await Promise.all([
+        c.a.gql<{ verifyTotp: { stage: string } }>(VERIFY, { c: code }, onA),
+        c.b.gql<{ verifyTotp: { stage: string } }>(VERIFY, { c: code }, onB),
+      ]);
       const stages = results.map((r) => r.data?.verifyTotp.stage ?? codeOf(r)).sort();
       expect(stages).to.deep.equal(['AUTHENTICATED', 'UNAUTHENTICATED']);
     });
@@ -247,7 +252,9 @@ describe('several server processes on one PostgreSQL database', function () {
       expect(ok(await c.a.gql<{ requestPasswordReset: boolean }>(RESET_REQUEST, { e: u.email })).requestPasswordReset).to.equal(true);
       const token = linkToken(await smtp!.waitFor(u.email, (m) => /reset-password\?token=/.test(m.text)));
       const newPassword = `new passphrase ${randomBytes(6).toString('hex')}`;
-      const used = ok(await c.a.gql<{ resetPassword: { setupToken: string; alreadyEnrolled: boolean } }>(RESET, { t: token, p: newPassword }));
+      const used = ok(
+        await c.a.gql<{ resetPassword: { setupToken: string; alreadyEnrolled: boolean } }>(RESET, { t: token, p: newPassword }),
+      );
       expect(used.resetPassword.alreadyEnrolled).to.equal(true);
 
       const again = await c.b.gql(RESET, { t: token, p: `other passphrase ${randomBytes(6).toString('hex')}` });
@@ -274,7 +281,8 @@ describe('several server processes on one PostgreSQL database', function () {
   });
 
   describe('idempotent createLicense', () => {
-    it('20 concurrent retries with one idempotencyKey, 10 on A and 10 on B, create one license', () => idempotentAcrossProcesses(c, customer, reseller));
+    it('20 concurrent retries with one idempotencyKey, 10 on A and 10 on B, create one license', () =>
+      idempotentAcrossProcesses(c, customer, reseller));
   });
 
   describe('expiry reminders', () => {
@@ -358,7 +366,9 @@ async function seedReminders(t: TestServer): Promise<SeededReminders> {
     const keys: string[] = [];
     for (let i = 0; i < 120; i += 10) {
       const batch = await Promise.all(
-        Array.from({ length: 10 }, (_, j) => makeLicense(t, customers[(i + j) % 2]!, { validUntil: new Date(now + lifetimes[(i + j) % 3]!) })),
+        Array.from({ length: 10 }, (_, j) =>
+          makeLicense(t, customers[(i + j) % 2]!, { validUntil: new Date(now + lifetimes[(i + j) % 3]!) }),
+        ),
       );
       keys.push(...batch.map((l) => l.key));
     }
@@ -383,7 +393,11 @@ function expectEachReminderOnce(capture: SmtpCapture, seeded: SeededReminders): 
       expect([...received].sort()).to.deep.equal([...keys].sort());
     }
   }
-  for (const u of seeded.quiet) expect(capture.mails.filter((m) => m.to.includes(u.email)), u.email).to.have.length(0);
+  for (const u of seeded.quiet)
+    expect(
+      capture.mails.filter((m) => m.to.includes(u.email)),
+      u.email,
+    ).to.have.length(0);
 }
 
 describe('two server processes on one SQLite file', function () {
@@ -416,5 +430,6 @@ describe('two server processes on one SQLite file', function () {
 
   it('10 wrong passwords on A lock the account on B, even for the right password', () => lockoutHoldsAcrossProcesses(c));
   it('failures on A and on B add up to one lockout', () => failuresAddUpAcrossProcesses(c));
-  it('20 concurrent retries with one idempotencyKey, 10 on A and 10 on B, create one license', () => idempotentAcrossProcesses(c, customer, reseller));
+  it('20 concurrent retries with one idempotencyKey, 10 on A and 10 on B, create one license', () =>
+    idempotentAcrossProcesses(c, customer, reseller));
 });

@@ -61,7 +61,20 @@ describe('TOTP (RFC 6238, SHA-1, 6 digits, 30 s)', () => {
 
   it('refuses anything that is not exactly six ASCII digits', () => {
     const good = totpCode(secret, now);
-    for (const bad of ['12345', '1234567', '12345x', ' 123456', '123456 ', 'abcdef', '', `${good}0`, ` ${good}`, '１２３４５６', '١٢٣٤٥٦', '12 456']) {
+    for (const bad of [
+      '12345',
+      '1234567',
+      '12345x',
+      ' 123456',
+      '123456 ',
+      'abcdef',
+      '',
+      `${good}0`,
+      ` ${good}`,
+      '１２３４５６',
+      '١٢٣٤٥٦',
+      '12 456',
+    ]) {
       expect(isWellFormedCode(bad), JSON.stringify(bad)).to.equal(false);
       expect(matchTotp(secret, bad, null, now), JSON.stringify(bad)).to.equal(null);
     }
@@ -341,6 +354,8 @@ describe('configuration (loadConfig)', () => {
   });
 
   it('drops a trailing slash from PUBLIC_URL so links have exactly one', () => {
-    expect(loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, PUBLIC_URL: 'https://portal.example.test/' }).publicUrl).to.equal('https://portal.example.test');
+    expect(loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, PUBLIC_URL: 'https://portal.example.test/' }).publicUrl).to.equal(
+      'https://portal.example.test',
+    );
   });
 });

@@ -14,14 +14,19 @@ describe('mail', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'lp-mail-'));
     const log = createLogger('silent');
-    mailer = new Mailer({ smtpUrl: null, mailOutboxDir: dir, mailFrom: 'Portal <no-reply@example.test>', totpIssuer: 'License Portal' }, log, new Background(log));
+    mailer = new Mailer(
+      { smtpUrl: null, mailOutboxDir: dir, mailFrom: 'Portal <no-reply@example.test>', totpIssuer: 'License Portal' },
+      log,
+      new Background(log),
+    );
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('templates come in html/text pairs and never use unescaped triple braces', () => {
     const files = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.hbs'));
     const names = new Set(files.map((f) => f.replace(/\.(html|text)\.hbs$/, '')));
-    for (const required of ['invitation', 'password-reset', 'two-factor-activation', 'password-changed']) expect(names).to.include(required);
+    for (const required of ['invitation', 'password-reset', 'two-factor-activation', 'password-changed'])
+      expect(names).to.include(required);
     for (const name of names) {
       expect(files).to.include(`${name}.html.hbs`);
       expect(files).to.include(`${name}.text.hbs`);
@@ -34,7 +39,11 @@ describe('mail', () => {
       to: 'victim@example.test',
       subject: 'Hello\r\nBcc: attacker@example.test',
       template: 'invitation',
-      vars: { name: '<script>alert(1)</script> & "Mallory"', link: 'https://portal.example.test/reset-password?token=abc', expiresHours: 24 },
+      vars: {
+        name: '<script>alert(1)</script> & "Mallory"',
+        link: 'https://portal.example.test/reset-password?token=abc',
+        expiresHours: 24,
+      },
     });
     const [file] = readdirSync(dir);
     const raw = readFileSync(join(dir, file!), 'utf8');

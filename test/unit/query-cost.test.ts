@@ -58,7 +58,8 @@ describe('query cost: the schema', () => {
   });
 
   it('charges createLicenses by its rows (its declared cost survives the permission middleware)', () => {
-    const cost = (query: string, variables: Record<string, unknown> = {}) => getComplexity({ schema, query: parse(query), variables, estimators: costEstimators });
+    const cost = (query: string, variables: Record<string, unknown> = {}) =>
+      getComplexity({ schema, query: parse(query), variables, estimators: costEstimators });
     const input = { customerId: 'cus_000000000000000000000000', kind: 'MDM', seats: 1, validUntil: '2031-01-01T00:00:00.000Z' };
     const mutation = 'mutation($i: [CreateLicenseInput!]!) { createLicenses(inputs: $i) { license { id } } }';
     expect(cost(mutation, { i: Array(7).fill(input) })).to.equal(7);

@@ -9,7 +9,11 @@ import { ROOT } from '../helpers/cli';
 
 function committedSchema(): string | null {
   try {
-    return execFileSync('git', ['show', 'HEAD:schema/schema.graphql'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return execFileSync('git', ['show', 'HEAD:schema/schema.graphql'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return null;
   }

@@ -77,7 +77,17 @@ async function generate(em: EntityManager): Promise<Data> {
   );
   let n = 0;
   const user = (role: Role, reseller: Reseller | null, customer: Customer | null) =>
-    em.create(User, { email: `u${n++}@example.test`, name: 'U', role, reseller, customer, twoFactorEnabled: true, linkedToResellerPortal: false, createdAt: createdAt(), updatedAt: NOW });
+    em.create(User, {
+      email: `u${n++}@example.test`,
+      name: 'U',
+      role,
+      reseller,
+      customer,
+      twoFactorEnabled: true,
+      linkedToResellerPortal: false,
+      createdAt: createdAt(),
+      updatedAt: NOW,
+    });
   const users = [
     user(Role.ADMIN, null, null),
     ...resellers.map((r) => user(Role.RESELLER, r, null)),
@@ -88,14 +98,21 @@ async function generate(em: EntityManager): Promise<Data> {
   ];
   const events = [
     ...resellers.map((r) => em.create(AuditEvent, { action: 'RESELLER_CREATED', resellerId: r.id, customerId: null, at: createdAt() })),
-    ...customers.map((c) => em.create(AuditEvent, { action: 'CUSTOMER_CREATED', resellerId: c.reseller.id, customerId: c.id, at: createdAt() })),
+    ...customers.map((c) =>
+      em.create(AuditEvent, { action: 'CUSTOMER_CREATED', resellerId: c.reseller.id, customerId: c.id, at: createdAt() }),
+    ),
     em.create(AuditEvent, { action: 'LOGIN_FAILED', resellerId: null, customerId: null, at: createdAt() }),
   ];
   await em.flush();
   return { resellers, customers, licenses, users, events };
 }
 
-function principal(role: Role, resellerId: string | null, customerId: string | null, userId = 'usr_000000000000000000000000'): AuthenticatedPrincipal {
+function principal(
+  role: Role,
+  resellerId: string | null,
+  customerId: string | null,
+  userId = 'usr_000000000000000000000000',
+): AuthenticatedPrincipal {
   return { kind: 'session', credentialId: 'ses_x', userId, role, resellerId, customerId, stage: SessionStage.AUTHENTICATED, purpose: null };
 }
 
@@ -105,14 +122,20 @@ function expected(d: Data, p: AuthenticatedPrincipal): Record<ScopedName, string
   const admin = p.role === Role.ADMIN;
   const r = p.role === Role.RESELLER ? p.resellerId : null;
   const c = p.role === Role.CUSTOMER ? p.customerId : null;
-  const ids = <T extends { id: string }>(rows: T[], keep: (row: T) => boolean) => rows.filter((row) => admin || keep(row)).map((row) => row.id).sort();
+  const ids = <T extends { id: string }>(rows: T[], keep: (row: T) => boolean) =>
+    rows
+      .filter((row) => admin || keep(row))
+      .map((row) => row.id)
+      .sort();
   return {
     Reseller: ids(d.resellers, (x) => r !== null && x.id === r),
     Customer: ids(d.customers, (x) => (r !== null && x.reseller.id === r) || (c !== null && x.id === c)),
     License: ids(d.licenses, (x) => (r !== null && resellerOf(x.customer.id) === r) || (c !== null && x.customer.id === c)),
     User: ids(
       d.users,
-      (x) => (r !== null && (x.reseller?.id === r || (x.customer !== null && resellerOf(x.customer.id) === r))) || (c !== null && x.customer?.id === c),
+      (x) =>
+        (r !== null && (x.reseller?.id === r || (x.customer !== null && resellerOf(x.customer.id) === r))) ||
+        (c !== null && x.customer?.id === c),
     ),
     AuditEvent: ids(d.events, (x) => r !== null && x.resellerId === r),
   };
@@ -127,7 +150,13 @@ function matchesFilter(l: License, f: LicenseFilterData): boolean {
   );
 }
 
-const TABLES: Record<ScopedName, string> = { License: 'license', Customer: 'customer', Reseller: 'reseller', User: 'app_user', AuditEvent: 'audit_event' };
+const TABLES: Record<ScopedName, string> = {
+  License: 'license',
+  Customer: 'customer',
+  Reseller: 'reseller',
+  User: 'app_user',
+  AuditEvent: 'audit_event',
+};
 
 describe('scope and license filter: the MikroORM and the SQL renderings agree with each other and with FLOWS section 5', function () {
   let orm: Orm;
@@ -145,7 +174,9 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
     dir = mkdtempSync(join(tmpdir(), 'lp-scope-'));
     schema = `t_${randomBytes(6).toString('hex')}`;
     const url = process.env.TEST_DATABASE_URL;
-    const database = url ? ({ engine: 'postgresql', url, schema } as const) : ({ engine: 'sqlite', path: join(dir, 'scope.sqlite') } as const);
+    const database = url
+      ? ({ engine: 'postgresql', url, schema } as const)
+      : ({ engine: 'sqlite', path: join(dir, 'scope.sqlite') } as const);
     orm = await openOrm(database);
     await migrate(orm);
     reader = createReader(database);
@@ -188,7 +219,9 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
       const want = expected(d, p);
       for (const name of Object.keys(entities) as ScopedName[]) {
         const em = fork();
-        const rows = (await em.find(entities[name] as never, scopeWhere(name, p) as never, { fields: ['id'] as never })) as { id: string }[];
+        const rows = (await em.find(entities[name] as never, scopeWhere(name, p) as never, { fields: ['id'] as never })) as {
+          id: string;
+        }[];
         const viaOrm = rows.map((row) => row.id).sort();
         const where = scopeSql(em, name, 'x', p);
         const viaSql = await sqlIds(em, `select x.id from ${TABLES[name]} x where ${where.text}`, where.params);
@@ -219,7 +252,9 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
     const customerIds = [undefined, d.customers[0]!.id, d.customers[2]!.id];
     let combinations = 0;
     // One principal per distinct scope: the others with scope 'none' render the very same condition.
-    const distinct = principals.filter(([, p], i) => principals.findIndex(([, q]) => JSON.stringify(scopeOf(q)) === JSON.stringify(scopeOf(p))) === i);
+    const distinct = principals.filter(
+      ([, p], i) => principals.findIndex(([, q]) => JSON.stringify(scopeOf(q)) === JSON.stringify(scopeOf(p))) === i,
+    );
     expect(distinct.map(([label]) => label)).to.include('RESELLER without a reseller');
     for (const [label, p] of distinct) {
       const visible = new Set(expected(d, p).License);
@@ -229,7 +264,10 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
             for (const expiresBefore of [undefined, NOW, at(DAY)]) {
               const filter: LicenseFilterData = { status, kind, customerId, expiresBefore };
               const what = `${label} ${JSON.stringify(filter)}`;
-              const want = d.licenses.filter((l) => visible.has(l.id) && matchesFilter(l, filter)).map((l) => l.id).sort();
+              const want = d.licenses
+                .filter((l) => visible.has(l.id) && matchesFilter(l, filter))
+                .map((l) => l.id)
+                .sort();
               const em = fork();
               const viaOrm = (await em.find(License, service.filterCondition(p, filter, NOW), { fields: ['id'] })).map((l) => l.id).sort();
               const where = toSql(em, 'License', 'l', service.condition(p, filter, NOW));
@@ -244,9 +282,17 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
             }
       // The nested Customer.licenses connection (paginateGroups) of every customer, for each status subset.
       for (const status of statusSets) {
-        const pages = await service.listForCustomers(fork(), p, d.customers.map((c) => c.id), { first: 100, filter: { status } });
+        const pages = await service.listForCustomers(
+          fork(),
+          p,
+          d.customers.map((c) => c.id),
+          { first: 100, filter: { status } },
+        );
         const nested = [...pages.values()].flatMap((page) => page.nodes.map((l) => l.id)).sort();
-        const want = d.licenses.filter((l) => visible.has(l.id) && matchesFilter(l, { status })).map((l) => l.id).sort();
+        const want = d.licenses
+          .filter((l) => visible.has(l.id) && matchesFilter(l, { status }))
+          .map((l) => l.id)
+          .sort();
         expect(nested, `${label} nested ${status.join(',')}`).to.deep.equal(want);
       }
     }
@@ -256,11 +302,22 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
   it('renders one statement text per shape of filter, whoever asks and whatever the values', () => {
     const service = new LicenseService(reader, () => NOW);
     const em = fork();
-    const text = (p: AuthenticatedPrincipal, filter: LicenseFilterData) => toSql(em, 'License', 'l', service.condition(p, filter, NOW)).text;
+    const text = (p: AuthenticatedPrincipal, filter: LicenseFilterData) =>
+      toSql(em, 'License', 'l', service.condition(p, filter, NOW)).text;
     const r0 = principals[1]![1];
     const r1 = principals[2]![1];
-    const shape = { status: [LicenseStatus.ACTIVE, LicenseStatus.EXPIRED], kind: LicenseKind.MDM, customerId: d.customers[0]!.id, expiresBefore: NOW };
-    const same = { status: [LicenseStatus.EXPIRED, LicenseStatus.ACTIVE], kind: LicenseKind.MOBILE_SECURITY, customerId: d.customers[2]!.id, expiresBefore: at(DAY) };
+    const shape = {
+      status: [LicenseStatus.ACTIVE, LicenseStatus.EXPIRED],
+      kind: LicenseKind.MDM,
+      customerId: d.customers[0]!.id,
+      expiresBefore: NOW,
+    };
+    const same = {
+      status: [LicenseStatus.EXPIRED, LicenseStatus.ACTIVE],
+      kind: LicenseKind.MOBILE_SECURITY,
+      customerId: d.customers[2]!.id,
+      expiresBefore: at(DAY),
+    };
     expect(text(r1, same)).to.equal(text(r0, shape));
   });
 

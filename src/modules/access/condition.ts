@@ -53,9 +53,7 @@ const ORM_OPERATOR: Record<Exclude<Comparison, '='>, string> = { '<': '$lt', '<=
 
 /** { a: { b: leaf } } for the path 'a.b': MikroORM follows the relation (a join). */
 function nest(path: string, leaf: unknown): Record<string, unknown> {
-  return path
-    .split('.')
-    .reduceRight<unknown>((inner, property) => ({ [property]: inner }), leaf) as Record<string, unknown>;
+  return path.split('.').reduceRight<unknown>((inner, property) => ({ [property]: inner }), leaf) as Record<string, unknown>;
 }
 
 /** The condition as a MikroORM filter. Matching nothing is an empty IN list (MikroORM renders it as 1 = 0). */
@@ -66,14 +64,19 @@ export function toFilter<T>(condition: Condition<T>): FilterQuery<T> {
     case 'false':
       return { id: { $in: [] } } as FilterQuery<T>;
     case 'cmp':
-      return nest(condition.path, condition.cmp === '=' ? condition.value : { [ORM_OPERATOR[condition.cmp]]: condition.value }) as FilterQuery<T>;
+      return nest(
+        condition.path,
+        condition.cmp === '=' ? condition.value : { [ORM_OPERATOR[condition.cmp]]: condition.value },
+      ) as FilterQuery<T>;
     case 'null':
       return nest(condition.path, condition.isNull ? null : { $ne: null }) as FilterQuery<T>;
     case 'and': {
       const parts = condition.parts.map((part) => toFilter(part) as Record<string, unknown>);
       const keys = parts.flatMap((part) => Object.keys(part));
       // Distinct properties in one object ({ revokedAt: null, validUntil: { $gt: now } }), else $and.
-      return (new Set(keys).size === keys.length ? Object.assign({}, ...parts) : within<T>(...(parts as FilterQuery<T>[]))) as FilterQuery<T>;
+      return (
+        new Set(keys).size === keys.length ? Object.assign({}, ...parts) : within<T>(...(parts as FilterQuery<T>[]))
+      ) as FilterQuery<T>;
     }
     case 'or':
       return { $or: condition.parts.map((part) => toFilter(part)) } as FilterQuery<T>;
@@ -124,7 +127,10 @@ function leafSql(em: EntityManager, meta: EntityMetadata<unknown>, alias: string
   const inner = `${alias}_${property}`;
   const where = leafSql(em, target, inner, rest.join('.'), test);
   const pk = quote(columnOf(target, target.primaryKeys[0]!));
-  return { text: `${column} in (select ${inner}.${pk} from ${quote(target.tableName)} ${inner} where ${where.text})`, params: where.params };
+  return {
+    text: `${column} in (select ${inner}.${pk} from ${quote(target.tableName)} ${inner} where ${where.text})`,
+    params: where.params,
+  };
 }
 
 /**

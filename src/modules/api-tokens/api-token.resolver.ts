@@ -22,7 +22,8 @@ export class ApiTokenResolver {
   }
 
   @Mutation(() => CreatedApiToken, {
-    description: 'AUTHENTICATED sessions only. purpose RESELLER_PORTAL (admins only): a token for the reseller portal that can only call beginTwoFactorSetup.',
+    description:
+      'AUTHENTICATED sessions only. purpose RESELLER_PORTAL (admins only): a token for the reseller portal that can only call beginTwoFactorSetup.',
   })
   createApiToken(
     @Arg('name', () => String) name: string,
@@ -30,7 +31,14 @@ export class ApiTokenResolver {
     @Arg('purpose', () => ApiTokenPurpose, { nullable: true, defaultValue: ApiTokenPurpose.OWNER }) purpose: ApiTokenPurpose | null,
     @Ctx() ctx: Context,
   ): Promise<CreatedApiToken> {
-    return ctx.services.apiTokens.create(ctx.em, requireAuthenticated(ctx), name, expiresAt ?? null, purpose ?? ApiTokenPurpose.OWNER, ctx.clientAddress);
+    return ctx.services.apiTokens.create(
+      ctx.em,
+      requireAuthenticated(ctx),
+      name,
+      expiresAt ?? null,
+      purpose ?? ApiTokenPurpose.OWNER,
+      ctx.clientAddress,
+    );
   }
 
   @Mutation(() => Boolean)

@@ -12,7 +12,10 @@ import { User } from '../users/user.entity';
 import { ApiToken } from './api-token.entity';
 
 export class ApiTokenService {
-  constructor(private readonly mailer: Mailer, private readonly productName: string) {}
+  constructor(
+    private readonly mailer: Mailer,
+    private readonly productName: string,
+  ) {}
 
   list(em: EntityManager, p: AuthenticatedPrincipal): Promise<ApiToken[]> {
     return em.find(ApiToken, { user: p.userId, revokedAt: null }, { orderBy: { createdAt: 'desc', id: 'desc' } });

@@ -62,7 +62,11 @@ export const target = {
   user: (user: UserLike): AuditTarget => ({ type: AuditTargetType.User, user }),
   apiToken: (id: string, owner: UserLike): AuditTarget => ({ type: AuditTargetType.ApiToken, id, owner }),
   reseller: (id: string): AuditTarget => ({ type: AuditTargetType.Reseller, id }),
-  customer: (customer: { id: string; reseller: { id: string } }): AuditTarget => ({ type: AuditTargetType.Customer, id: customer.id, resellerId: customer.reseller.id }),
+  customer: (customer: { id: string; reseller: { id: string } }): AuditTarget => ({
+    type: AuditTargetType.Customer,
+    id: customer.id,
+    resellerId: customer.reseller.id,
+  }),
   license: (license: { id: string; customer: { id: string }; reseller: { id: string } }): AuditTarget => ({
     type: AuditTargetType.License,
     id: license.id,
@@ -72,7 +76,10 @@ export const target = {
 };
 
 /** Whose audit events concern a user: the reseller of its scope, or its customer and that customer's reseller. */
-export async function auditScopeOfUser(em: EntityManager, user: UserLike): Promise<{ resellerId: string | null; customerId: string | null }> {
+export async function auditScopeOfUser(
+  em: EntityManager,
+  user: UserLike,
+): Promise<{ resellerId: string | null; customerId: string | null }> {
   const scope = scopeOf({ role: user.role, resellerId: user.reseller?.id ?? null, customerId: user.customer?.id ?? null });
   if (scope === 'all' || scope === 'none') return { resellerId: null, customerId: null };
   if (scope.by === 'reseller') return { resellerId: scope.id, customerId: null };

@@ -40,11 +40,7 @@ export class AccountTokenService {
     extra: { secretSealed?: string; alreadyEnrolled?: boolean } = {},
   ): Promise<string> {
     const now = new Date(this.now());
-    await em.nativeUpdate(
-      AccountToken,
-      { user: userId, purpose: { $in: SUPERSEDES[purpose] }, usedAt: null },
-      { usedAt: now },
-    );
+    await em.nativeUpdate(AccountToken, { user: userId, purpose: { $in: SUPERSEDES[purpose] }, usedAt: null }, { usedAt: now });
     const token = newToken(TokenPrefix.account);
     em.persist(
       em.create(AccountToken, {

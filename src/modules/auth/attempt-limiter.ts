@@ -41,7 +41,9 @@ on conflict (scope, subject) do update set
     when attempt_counter.window_start_ms <= ? then ?
     else attempt_counter.window_start_ms end,
   locked_until_ms = case when attempt_counter.locked_until_ms > ? then attempt_counter.locked_until_ms else null end
-returning failures, locked_until_ms`.replace(/\s+/g, ' ').trim();
+returning failures, locked_until_ms`
+  .replace(/\s+/g, ' ')
+  .trim();
 
 export class AttemptLimiter {
   constructor(
@@ -73,10 +75,12 @@ export class AttemptLimiter {
     }
     return {
       fail: async () => {
-        await conn.execute(
-          'update attempt_counter set locked_until_ms = ? where scope = ? and subject = ? and failures >= ?',
-          [this.now() + LOCK_MS, scope, subject, limit],
-        );
+        await conn.execute('update attempt_counter set locked_until_ms = ? where scope = ? and subject = ? and failures >= ?', [
+          this.now() + LOCK_MS,
+          scope,
+          subject,
+          limit,
+        ]);
       },
       succeed: async (reset: boolean) => {
         if (reset) {

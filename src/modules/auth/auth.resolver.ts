@@ -20,7 +20,9 @@ export class AuthResolver {
     return ctx.services.signIn.login(ctx.em, email, password, totpCode ?? null, ctx);
   }
 
-  @Mutation(() => Boolean, { description: 'Public. Always true, whether or not the address exists; sends the reset e-mail only if it does.' })
+  @Mutation(() => Boolean, {
+    description: 'Public. Always true, whether or not the address exists; sends the reset e-mail only if it does.',
+  })
   requestPasswordReset(@Arg('email', () => String) email: string, @Ctx() ctx: Context): boolean {
     ctx.services.passwordReset.requestPasswordReset(ctx.em, email, ctx);
     return true;

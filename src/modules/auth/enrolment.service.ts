@@ -70,7 +70,11 @@ export class EnrolmentService {
       to: user.email,
       subject: `Activate two-factor authentication for the ${this.config.totpIssuer}`,
       template: 'two-factor-activation',
-      vars: { name: user.name, link: resetLink(this.config.publicUrl, token), expiresHours: ACCOUNT_TOKEN_TTL_MS.PASSWORD_RESET / 3_600_000 },
+      vars: {
+        name: user.name,
+        link: resetLink(this.config.publicUrl, token),
+        expiresHours: ACCOUNT_TOKEN_TTL_MS.PASSWORD_RESET / 3_600_000,
+      },
     });
     return { method: TwoFactorActivationMethod.EMAIL, redirectUrl: null };
   }

@@ -49,7 +49,11 @@ export class PasswordResetService {
         to: user.email,
         subject: `Reset your ${this.config.totpIssuer} password`,
         template: 'password-reset',
-        vars: { name: user.name, link: resetLink(this.config.publicUrl, token), expiresHours: ACCOUNT_TOKEN_TTL_MS.PASSWORD_RESET / 3_600_000 },
+        vars: {
+          name: user.name,
+          link: resetLink(this.config.publicUrl, token),
+          expiresHours: ACCOUNT_TOKEN_TTL_MS.PASSWORD_RESET / 3_600_000,
+        },
       });
     });
   }

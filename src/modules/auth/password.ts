@@ -31,9 +31,7 @@ async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
 const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
   withHashSlot(
     () =>
-      new Promise<Buffer>((resolve, reject) =>
-        scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
-      ),
+      new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key)))),
   );
 
 const LOG_N = 15;

@@ -49,7 +49,10 @@ export class SignInService {
     if (!user || !valid) {
       this.metrics.loginFailures.inc();
       await Promise.all([address.fail(), accountAttempt.fail()]);
-      await audit(em, AuditAction.LOGIN_FAILED, user ? target.user(user) : null, { actorId: user?.id ?? null, clientAddress: meta.clientAddress });
+      await audit(em, AuditAction.LOGIN_FAILED, user ? target.user(user) : null, {
+        actorId: user?.id ?? null,
+        clientAddress: meta.clientAddress,
+      });
       await em.flush();
       throw unauthenticated('Wrong e-mail address or password.');
     }

@@ -41,7 +41,11 @@ export class TotpCheck {
     // The step is recorded atomically: of two concurrent uses of one code, only one wins.
     const claimed =
       step !== null &&
-      (await em.nativeUpdate(User, { id: user.id, $or: [{ totpLastStep: null }, { totpLastStep: { $lt: step } }] }, { totpLastStep: step })) === 1;
+      (await em.nativeUpdate(
+        User,
+        { id: user.id, $or: [{ totpLastStep: null }, { totpLastStep: { $lt: step } }] },
+        { totpLastStep: step },
+      )) === 1;
     if (!claimed) throw await fail(unauthenticated('Wrong or expired code.'));
     user.totpLastStep = step;
     await attempt.succeed(true);

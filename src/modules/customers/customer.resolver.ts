@@ -70,6 +70,8 @@ export class CustomerResolver {
   ) {
     const p = requireAuthenticated(ctx);
     const key = `Customer.licenses:${JSON.stringify([first, after, filter])}`;
-    return LicenseConnection.from(await loadPage(ctx, key, customer.id, (ids) => ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter })));
+    return LicenseConnection.from(
+      await loadPage(ctx, key, customer.id, (ids) => ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter })),
+    );
   }
 }

@@ -47,7 +47,9 @@ export class CustomerService {
     const parts: FilterQuery<Customer>[] = [];
     if (filter?.search?.trim()) {
       // lower() + LIKE with an explicit escape character behaves alike on SQLite and PostgreSQL.
-      parts.push({ [raw((alias) => `lower(${alias}.name) like ? escape '\\'`, [containsPattern(filter.search.trim())])]: [] } as FilterQuery<Customer>);
+      parts.push({
+        [raw((alias) => `lower(${alias}.name) like ? escape '\\'`, [containsPattern(filter.search.trim())])]: [],
+      } as FilterQuery<Customer>);
     }
     if (filter?.hasValidLicense !== undefined && filter.hasValidLicense !== null) {
       const active = toFilter(statusCondition(LicenseStatus.ACTIVE, now));
@@ -68,7 +70,12 @@ export class CustomerService {
   }
 
   /** The nested Reseller.customers connection of many resellers at once (no statement per reseller). */
-  listForResellers(em: EntityManager, p: AuthenticatedPrincipal, resellerIds: readonly string[], args: PageArgs & { filter?: CustomerFilterData | null }) {
+  listForResellers(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    resellerIds: readonly string[],
+    args: PageArgs & { filter?: CustomerFilterData | null },
+  ) {
     const now = new Date();
     return paginateGroups(em, Customer, () => this.filterCondition(p, args.filter, now), 'reseller', resellerIds, args);
   }
@@ -101,7 +108,13 @@ export class CustomerService {
     return customer;
   }
 
-  async update(em: EntityManager, p: AuthenticatedPrincipal, id: string, input: UpdateCustomerData, clientAddress: string | null): Promise<Customer> {
+  async update(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    id: string,
+    input: UpdateCustomerData,
+    clientAddress: string | null,
+  ): Promise<Customer> {
     const customer = await this.findVisible(em, p, id);
     if (!customer) throw notFound('customer');
     const changes: Partial<Pick<Customer, 'name' | 'contactEmail'>> = {};

@@ -52,7 +52,12 @@ export class LicenseResolver {
     @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ): Promise<LicenseConnection> {
-    const page = await ctx.services.licenses.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }, { count: selectsField(info, 'totalCount') });
+    const page = await ctx.services.licenses.list(
+      ctx.em,
+      requireAuthenticated(ctx),
+      { ...args, filter },
+      { count: selectsField(info, 'totalCount') },
+    );
     return LicenseConnection.from(page);
   }
 
@@ -62,7 +67,8 @@ export class LicenseResolver {
   }
 
   @Mutation(() => [CreateLicenseResult], {
-    description: 'At most 100 rows; each row is authorized, validated and idempotent like createLicense; one bad row does not stop the others.',
+    description:
+      'At most 100 rows; each row is authorized, validated and idempotent like createLicense; one bad row does not stop the others.',
     // Its cost (FLOWS.md section 8) is its number of rows, like a page of that many licenses.
     complexity: ({ args, childComplexity }) => rowsCost(Array.isArray(args.inputs) ? args.inputs.length : 1, childComplexity),
   })

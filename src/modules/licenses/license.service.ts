@@ -60,7 +60,12 @@ export async function persistNewLicense(tx: EntityManager, data: NewLicense, by:
     createdAt: now,
     updatedAt: now,
   });
-  await audit(tx, AuditAction.LICENSE_CREATED, target.license({ id: license.id, customer: data.customer, reseller: data.customer.reseller }), by);
+  await audit(
+    tx,
+    AuditAction.LICENSE_CREATED,
+    target.license({ id: license.id, customer: data.customer, reseller: data.customer.reseller }),
+    by,
+  );
   return license;
 }
 
@@ -140,7 +145,12 @@ export class LicenseService {
   }
 
   /** The nested Customer.licenses connection of many customers at once (no statement per customer). */
-  listForCustomers(em: EntityManager, p: AuthenticatedPrincipal, customerIds: readonly string[], args: PageArgs & { filter?: LicenseFilterData | null }) {
+  listForCustomers(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    customerIds: readonly string[],
+    args: PageArgs & { filter?: LicenseFilterData | null },
+  ) {
     const now = this.now();
     return paginateGroups(em, License, () => this.filterCondition(p, args.filter, now), 'customer', customerIds, args);
   }
@@ -171,15 +181,21 @@ export class LicenseService {
     for (let attempt = 0; ; attempt++) {
       try {
         // A fresh EntityManager per attempt: a failed insert leaves nothing behind in the request's one.
-        return await em
-          .fork()
-          .transactional(async (tx) =>
-            persistNewLicense(
-              tx,
-              { kind: input.kind, seats, validFrom, validUntil, customer, idempotencyOwnerId: idempotencyKey !== null ? p.userId : null, idempotencyKey },
-              { actorId: p.userId, clientAddress },
-            ),
-          );
+        return await em.fork().transactional(async (tx) =>
+          persistNewLicense(
+            tx,
+            {
+              kind: input.kind,
+              seats,
+              validFrom,
+              validUntil,
+              customer,
+              idempotencyOwnerId: idempotencyKey !== null ? p.userId : null,
+              idempotencyKey,
+            },
+            { actorId: p.userId, clientAddress },
+          ),
+        );
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         if (idempotencyKey !== null) {
@@ -192,7 +208,13 @@ export class LicenseService {
     }
   }
 
-  async update(em: EntityManager, p: AuthenticatedPrincipal, id: string, input: UpdateLicenseData, clientAddress: string | null): Promise<License> {
+  async update(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    id: string,
+    input: UpdateLicenseData,
+    clientAddress: string | null,
+  ): Promise<License> {
     const license = await this.findVisible(em, p, id);
     if (!license) throw notFound('license');
     if (license.revokedAt) throw badInput('A revoked license cannot be changed.', 'id');

@@ -145,7 +145,10 @@ export class FlowStore {
 
   write(req: Request, res: Response, state: FlowState): void {
     const sealed = this.seal({ ...state, exp: this.now() + FLOW_TTL_MS });
-    res.append('Set-Cookie', serializeCookie(this.cookieName(req), sealed, { maxAgeSeconds: FLOW_TTL_MS / 1000, secure: secureCookies(this.publicUrl, req) }));
+    res.append(
+      'Set-Cookie',
+      serializeCookie(this.cookieName(req), sealed, { maxAgeSeconds: FLOW_TTL_MS / 1000, secure: secureCookies(this.publicUrl, req) }),
+    );
   }
 
   /** The CSRF token of the form matches the flow's (constant time). */

@@ -51,7 +51,8 @@ const en = {
   doneConfirmedTitle: 'Your authenticator app is confirmed',
   doneSignInNewPassword:
     'From now on, sign in to {brand} with your e-mail address {account}, your new password and the 6-digit code your authenticator app shows.',
-  doneSignIn: 'From now on, sign in to {brand} with your e-mail address {account}, your password and the 6-digit code your authenticator app shows.',
+  doneSignIn:
+    'From now on, sign in to {brand} with your e-mail address {account}, your password and the 6-digit code your authenticator app shows.',
   doneSessionsEnded: 'For your security, other sign-ins of this account have been ended.',
   doneKeepApp: 'Keep the authenticator app on your phone. If you lose it, ask your administrator to reset two-factor authentication.',
   doneContinue: 'Go to {brand}',

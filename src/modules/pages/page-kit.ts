@@ -88,7 +88,8 @@ export function outcomeOf(error: unknown): Outcome {
     case ErrorCode.BAD_USER_INPUT:
       if (reason === 'INVALID_LINK') return { invalid: fieldName === 'setupToken' ? 'setup-expired' : 'link' };
       if (reason === 'ALREADY_ACTIVE') return { alreadyActive: true };
-      if (fieldName === 'newPassword') return { flash: { field: 'newPassword', key: (reason && PASSWORD_MESSAGES[reason]) || null, text: error.message } };
+      if (fieldName === 'newPassword')
+        return { flash: { field: 'newPassword', key: (reason && PASSWORD_MESSAGES[reason]) || null, text: error.message } };
       if (fieldName === 'code') return { flash: { field: 'code', key: 'errCodeFormat' } };
       if (fieldName === 'email') return { flash: { field: 'email', key: 'errEmail' } };
       return { flash: { field: null, key: null, text: error.message } };
@@ -125,7 +126,10 @@ export function createPageKit(services: Services) {
     const asked = req.query.lang;
     let lang: Lang;
     if (req.method === 'GET' && isLang(asked)) {
-      res.append('Set-Cookie', serializeCookie(LANG_COOKIE, asked, { maxAgeSeconds: YEAR_SECONDS, secure: secureCookies(config.publicUrl, req) }));
+      res.append(
+        'Set-Cookie',
+        serializeCookie(LANG_COOKIE, asked, { maxAgeSeconds: YEAR_SECONDS, secure: secureCookies(config.publicUrl, req) }),
+      );
       lang = asked;
     } else {
       const stored = parseCookies(req.headers.cookie).get(LANG_COOKIE);
@@ -140,7 +144,14 @@ export function createPageKit(services: Services) {
     return format(template, { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH, minutes: Math.round(LOCK_MS / 60_000) });
   }
 
-  function render(req: Request, res: Response, status: number, page: PageName, title: string, data: Record<string, unknown> & { stepText?: string | null }) {
+  function render(
+    req: Request,
+    res: Response,
+    status: number,
+    page: PageName,
+    title: string,
+    data: Record<string, unknown> & { stepText?: string | null },
+  ) {
     const lang = languageOf(req, res);
     const otherLang: Lang = lang === 'en' ? 'de' : 'en';
     const html = view.render(page, {
@@ -230,7 +241,12 @@ export function createPageKit(services: Services) {
     const token = text(req.query.token);
     let flow: FlowState;
     try {
-      const row = await accountTokens.find(em(), token, kind === 'reset' ? RESET_PURPOSES : [AccountTokenPurpose.TWO_FACTOR_ACTIVATION], 'token');
+      const row = await accountTokens.find(
+        em(),
+        token,
+        kind === 'reset' ? RESET_PURPOSES : [AccountTokenPurpose.TWO_FACTOR_ACTIVATION],
+        'token',
+      );
       const user = row.user.getEntity();
       if (kind === 'reset') flow = flows.create('reset', 'password', { accountToken: token, account: user.email });
       else if (user.twoFactorEnabled) flow = flows.create('activation', 'already-active', { account: user.email });
@@ -251,7 +267,25 @@ export function createPageKit(services: Services) {
     return null;
   }
 
-  return { config, enrolment, passwordReset, flows, view, recent, meta, em, languageOf, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt };
+  return {
+    config,
+    enrolment,
+    passwordReset,
+    flows,
+    view,
+    recent,
+    meta,
+    em,
+    languageOf,
+    render,
+    pageContext,
+    redirect,
+    postedFlow,
+    fail,
+    setupState,
+    absorbToken,
+    flowAt,
+  };
 }
 
 export type PageKit = ReturnType<typeof createPageKit>;

@@ -34,7 +34,8 @@ export interface FieldView {
 }
 
 export function field(
-  spec: Pick<FieldView, 'id' | 'type' | 'label' | 'autocomplete'> & Partial<Pick<FieldView, 'hint' | 'inputmode' | 'value' | 'spellcheckOff' | 'maxlength'>>,
+  spec: Pick<FieldView, 'id' | 'type' | 'label' | 'autocomplete'> &
+    Partial<Pick<FieldView, 'hint' | 'inputmode' | 'value' | 'spellcheckOff' | 'maxlength'>>,
   error: string | null,
   errorPrefix: string,
 ): FieldView {

@@ -18,12 +18,26 @@ export function addResetRoutes(router: Router, kit: PageKit): void {
     const { t, error, errorFor, stepText } = pageContext(req, res, flow);
     const rules = format(t.passwordRules, { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH });
     const fields = {
-      newPassword: field({ id: 'newPassword', type: 'password', label: t.newPasswordLabel, autocomplete: 'new-password', hint: rules }, errorFor('newPassword'), t.errorPrefix),
-      confirmPassword: field({ id: 'confirmPassword', type: 'password', label: t.confirmPasswordLabel, autocomplete: 'new-password' }, errorFor('confirmPassword'), t.errorPrefix),
+      newPassword: field(
+        { id: 'newPassword', type: 'password', label: t.newPasswordLabel, autocomplete: 'new-password', hint: rules },
+        errorFor('newPassword'),
+        t.errorPrefix,
+      ),
+      confirmPassword: field(
+        { id: 'confirmPassword', type: 'password', label: t.confirmPasswordLabel, autocomplete: 'new-password' },
+        errorFor('confirmPassword'),
+        t.errorPrefix,
+      ),
     };
     if (fields.confirmPassword.invalid) fields.confirmPassword.autofocus = true;
     else if (fields.newPassword.invalid) fields.newPassword.autofocus = true;
-    render(req, res, 200, 'password', t.passwordTitle, { stepText: stepText(1), error, csrf: flow.csrf, account: flow.account ?? '', fields });
+    render(req, res, 200, 'password', t.passwordTitle, {
+      stepText: stepText(1),
+      error,
+      csrf: flow.csrf,
+      account: flow.account ?? '',
+      fields,
+    });
   });
 
   router.post('/reset-password', async (req, res) => {
@@ -63,7 +77,11 @@ export function addResetRoutes(router: Router, kit: PageKit): void {
         : flow.kind === 'activation'
           ? [t.invalidText, t.activationInvalidText]
           : [t.invalidText];
-    const email = field({ id: 'email', type: 'email', label: t.emailLabel, autocomplete: 'email', spellcheckOff: true }, errorFor('email'), t.errorPrefix);
+    const email = field(
+      { id: 'email', type: 'email', label: t.emailLabel, autocomplete: 'email', spellcheckOff: true },
+      errorFor('email'),
+      t.errorPrefix,
+    );
     email.autofocus = email.invalid;
     render(req, res, 200, 'request', invalid ? t.invalidTitle : t.forgotTitle, {
       error,

@@ -14,7 +14,8 @@ function groupsOfFour(secret: string): string {
 }
 
 export function addSetupRoutes(router: Router, kit: PageKit): void {
-  const { config, enrolment, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } = kit;
+  const { config, enrolment, flows, recent, meta, em, render, pageContext, redirect, postedFlow, fail, setupState, absorbToken, flowAt } =
+    kit;
 
   // Step 1 (reseller-portal activation links): no password, just start. This page stands in for the
   // reseller portal outside production only; in production the portal redeems its links itself.
@@ -50,7 +51,16 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
     const { t, error, errorFor, stepText } = pageContext(req, res, flow);
     const account = flow.account ?? '';
     const code = field(
-      { id: 'code', type: 'text', label: t.codeLabel, autocomplete: 'one-time-code', hint: t.codeHint, inputmode: 'numeric', spellcheckOff: true, maxlength: 7 },
+      {
+        id: 'code',
+        type: 'text',
+        label: t.codeLabel,
+        autocomplete: 'one-time-code',
+        hint: t.codeHint,
+        inputmode: 'numeric',
+        spellcheckOff: true,
+        maxlength: 7,
+      },
       errorFor('code'),
       t.errorPrefix,
     );

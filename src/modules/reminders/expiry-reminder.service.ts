@@ -64,7 +64,8 @@ export class ExpiryReminderService {
 
   /** Gives claims back when their mail could not be sent, so that the next run tries again. */
   private async release(em: EntityManager, pairs: { licenseId: string; days: number }[]): Promise<void> {
-    if (pairs.length) await em.nativeDelete(LicenseReminder, { $or: pairs.map((p) => ({ licenseId: p.licenseId, thresholdDays: p.days })) });
+    if (pairs.length)
+      await em.nativeDelete(LicenseReminder, { $or: pairs.map((p) => ({ licenseId: p.licenseId, thresholdDays: p.days })) });
   }
 
   async run(em: EntityManager, now = new Date()): Promise<ReminderRunResult> {
@@ -82,7 +83,11 @@ export class ExpiryReminderService {
     // A reseller without users has nobody to tell yet: its reminders stay unclaimed until it has one.
     const reachable = new Set(recipients.map((u) => u.reseller!.id));
     const due = candidates.filter((d) => reachable.has(d.license.reseller.id));
-    const claimed = await this.claim(em, due.map((d) => ({ licenseId: d.license.id, days: d.days })), now);
+    const claimed = await this.claim(
+      em,
+      due.map((d) => ({ licenseId: d.license.id, days: d.days })),
+      now,
+    );
     const mine = due.filter((d) => claimed.has(`${d.license.id}:${d.days}`));
     if (mine.length === 0) return { reminded: 0, mails: 0, failed: 0 };
 
@@ -127,7 +132,10 @@ export class ExpiryReminderService {
         reminded += items.length;
       } catch (error) {
         this.log.error('expiry reminder mail failed; claims released for the next run', { resellerId, ...describeError(error) });
-        await this.release(em, items.map((d) => ({ licenseId: d.license.id, days: d.days })));
+        await this.release(
+          em,
+          items.map((d) => ({ licenseId: d.license.id, days: d.days })),
+        );
         failed += items.length;
       }
     }

@@ -39,6 +39,8 @@ export class ResellerResolver {
   ) {
     const p = requireAuthenticated(ctx);
     const key = `Reseller.customers:${JSON.stringify([first, after, filter])}`;
-    return CustomerConnection.from(await loadPage(ctx, key, reseller.id, (ids) => ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, filter })));
+    return CustomerConnection.from(
+      await loadPage(ctx, key, reseller.id, (ids) => ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, filter })),
+    );
   }
 }

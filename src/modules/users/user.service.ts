@@ -56,7 +56,8 @@ export class UserService {
     switch (input.role) {
       case Role.ADMIN:
         if (p.role !== Role.ADMIN) throw forbidden('Only admins may create admins.');
-        if (input.resellerId || input.customerId) throw badInput('An admin belongs to no reseller or customer.', input.resellerId ? 'resellerId' : 'customerId');
+        if (input.resellerId || input.customerId)
+          throw badInput('An admin belongs to no reseller or customer.', input.resellerId ? 'resellerId' : 'customerId');
         break;
       case Role.RESELLER: {
         if (input.customerId) throw badInput('A reseller user belongs to no customer.', 'customerId');
