@@ -98,6 +98,8 @@ export interface PageStatement {
   from: string;
   /** The license table's name. */
   table: string;
+  /** The license's customer column (the partition of the nested pages). */
+  customerColumn: string;
 }
 
 const statements = new WeakMap<MetadataStorage, PageStatement>();
@@ -122,6 +124,7 @@ export function pageStatement(em: EntityManager): PageStatement {
       columns: `select ${select.join(', ')}`,
       from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       table: license!.meta.tableName,
+      customerColumn: quote(columnOf(license!.meta, 'customer')),
     };
     statements.set(storage, statement);
   }

@@ -2,9 +2,9 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { decodeCursor, keysetSql, pageOf, pageSize, paginateGroups, type Page, type PageArgs } from '../../common/pagination';
+import { decodeCursor, keysetSql, pageOf, pageSize, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
-import { and } from '../../db/sql';
+import { and, sql } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
@@ -144,15 +144,48 @@ export class LicenseService {
     return pageOf(rows.map(licenseFromRow), size, count);
   }
 
-  /** The nested Customer.licenses connection of many customers at once (no statement per customer). */
-  listForCustomers(
+  /**
+   * The nested Customer.licenses connection of many customers at once, through the same engine as the
+   * root page (`condition` as SQL, the columns of license-page.ts, plain rows): one statement for the
+   * pages of all customers (row_number() over a partition by customer, on SQLite and PostgreSQL alike)
+   * and, when a totalCount is selected, one grouped count for all of them.
+   */
+  async listForCustomers(
     em: EntityManager,
     p: AuthenticatedPrincipal,
     customerIds: readonly string[],
     args: PageArgs & { filter?: LicenseFilterData | null },
-  ) {
-    const now = this.now();
-    return paginateGroups(em, License, () => this.filterCondition(p, args.filter, now), 'customer', customerIds, args);
+  ): Promise<Map<string, Page<PageLicense>>> {
+    const size = pageSize(args.first);
+    const page = pageStatement(em);
+    const ids = [...new Set(customerIds)];
+    const inGroups = sql(`l.${page.customerColumn} in (${ids.map(() => '?').join(', ')})`, ...ids);
+    const where = and([toSql(em, 'License', 'l', this.condition(p, args.filter, this.now())), inGroups]);
+    const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
+    const ranked =
+      `select l.id, row_number() over (partition by l.${page.customerColumn} order by l.created_at desc, l.id desc) as page_rank` +
+      ` from ${page.table} l where ${pageWhere.text}`;
+    const rows = await this.reader.rows<Record<string, unknown>>(em, {
+      text: `${page.columns}${page.from} where l.id in (select id from (${ranked}) ranked where page_rank <= ?) order by l.created_at desc, l.id desc`,
+      params: [...pageWhere.params, size + 1],
+    });
+    let counts: Promise<Map<string, number>> | undefined;
+    const countAll = () =>
+      (counts ??= this.reader
+        .rows<{ g: string; n: number | string }>(em, {
+          text: `select l.${page.customerColumn} as g, count(*) as n from ${page.table} l where ${where.text} group by l.${page.customerColumn}`,
+          params: where.params,
+        })
+        .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
+    const byCustomer = new Map<string, PageLicense[]>();
+    for (const row of rows.map(licenseFromRow)) {
+      const group = byCustomer.get(row.customer.id);
+      if (group) group.push(row);
+      else byCustomer.set(row.customer.id, [row]);
+    }
+    return new Map(
+      customerIds.map((id) => [id, pageOf(byCustomer.get(id) ?? [], size, () => countAll().then((found) => found.get(id) ?? 0))]),
+    );
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<License | null> {
