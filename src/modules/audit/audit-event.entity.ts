@@ -44,4 +44,16 @@ export class AuditEvent implements Node {
   @Field(() => Date)
   @Property({ type: 'datetime' })
   at: Date = new Date();
+
+  // Last: added by a migration (ALTER TABLE ... ADD COLUMN appends them).
+  @Field(() => String, {
+    nullable: true,
+    description: 'What changed, as a JSON object { field: { from, to } } (null when nothing was changed, e.g. a failed login).',
+  })
+  @Property({ type: 'text', nullable: true })
+  changes: string | null = null;
+
+  @Field(() => String, { nullable: true, description: 'The reason given with the change, when one was asked for.' })
+  @Property({ type: 'text', nullable: true })
+  reason: string | null = null;
 }

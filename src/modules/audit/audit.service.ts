@@ -116,8 +116,32 @@ function targetIdOf(t: NonNullable<AuditTarget>): string {
   return t.type === AuditTargetType.User ? t.user.id : t.id;
 }
 
-/** Persists one audit event with the caller's flush or transaction; its scope comes from the target. */
-export async function audit(em: EntityManager, action: AuditAction, t: AuditTarget, by: AuditBy): Promise<AuditEvent> {
+/** A changed field's value before and after; dates as ISO 8601 text. */
+export type Changes = Record<string, { from: unknown; to: unknown }>;
+
+/** The fields of `after` whose value differs from `before`, as { field: { from, to } }. */
+export function changesOf<T extends object>(before: T, after: Partial<T>): Changes {
+  const plain = (value: unknown) => (value instanceof Date ? value.toISOString() : (value ?? null));
+  const changes: Changes = {};
+  for (const [field, to] of Object.entries(after) as [keyof T & string, unknown][]) {
+    if (to === undefined) continue;
+    const [from, next] = [plain(before[field]), plain(to)];
+    if (from !== next) changes[field] = { from, to: next };
+  }
+  return changes;
+}
+
+/**
+ * Persists one audit event with the caller's flush or transaction; its scope comes from the target.
+ * `details`: what changed (stored as JSON) and the reason given, where there is one.
+ */
+export async function audit(
+  em: EntityManager,
+  action: AuditAction,
+  t: AuditTarget,
+  by: AuditBy,
+  details: { changes?: Changes; reason?: string | null } = {},
+): Promise<AuditEvent> {
   const scope = await eventScopeOf(em, t);
   const event = em.create(AuditEvent, {
     action,
@@ -128,6 +152,8 @@ export async function audit(em: EntityManager, action: AuditAction, t: AuditTarg
     customerId: scope.customerId,
     clientAddress: by.clientAddress ?? null,
     at: new Date(),
+    changes: details.changes && Object.keys(details.changes).length > 0 ? JSON.stringify(details.changes) : null,
+    reason: details.reason ?? null,
   });
   em.persist(event);
   return event;

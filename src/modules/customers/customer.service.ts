@@ -6,7 +6,7 @@ import { requiredName } from '../../common/validation';
 import { badInput, notFound } from '../../errors';
 import { toFilter, within } from '../access/condition';
 import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
-import { audit, AuditAction, target } from '../audit/audit.service';
+import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
@@ -124,9 +124,10 @@ export class CustomerService {
     const changed = (Object.keys(changes) as (keyof typeof changes)[]).filter((key) => changes[key] !== customer[key]);
     // Nothing to change: no write and no audit event.
     if (changed.length === 0) return customer;
+    const diff = changesOf(customer, changes);
     await em.transactional(async (tx) => {
       Object.assign(customer, changes);
-      await audit(tx, AuditAction.CUSTOMER_UPDATED, target.customer(customer), { actorId: p.userId, clientAddress });
+      await audit(tx, AuditAction.CUSTOMER_UPDATED, target.customer(customer), { actorId: p.userId, clientAddress }, { changes: diff });
     });
     return customer;
   }

@@ -9,7 +9,7 @@ import { badInput, notFound } from '../../errors';
 import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
 import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
 import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
-import { audit, AuditAction, target, type AuditBy } from '../audit/audit.service';
+import { audit, AuditAction, changesOf, target, type AuditBy } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
@@ -253,10 +253,11 @@ export class LicenseService {
     if (license.revokedAt) throw badInput('A revoked license cannot be changed.', 'id');
     const seats = input.seats !== undefined && input.seats !== null ? checkSeats(input.seats) : license.seats;
     const { validUntil } = checkWindow(license.validFrom, input.validUntil ?? license.validUntil, this.now());
+    const changes = changesOf(license, { seats, validUntil });
     await em.transactional(async (tx) => {
       license.seats = seats;
       license.validUntil = validUntil;
-      await audit(tx, AuditAction.LICENSE_UPDATED, target.license(license), { actorId: p.userId, clientAddress });
+      await audit(tx, AuditAction.LICENSE_UPDATED, target.license(license), { actorId: p.userId, clientAddress }, { changes });
     });
     return license;
   }
