@@ -41,36 +41,31 @@ function steps(secret: string) {
   return (i: number) => totpCode(secret, (base + i) * 30_000);
 }
 
-/** The token of the newest reset link e-mailed to `to` (the .eml outbox), waiting for it to arrive. */
-async function mailedToken(s: TestServer, to: string, seenBefore: number): Promise<string> {
-  const dir = join(s.dir, 'outbox');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    let files: string[] = [];
-    try {
-      files = readdirSync(dir).sort();
-    } catch {
-      // not created yet
-    }
-    const mails = await Promise.all(files.map((f) => parseMail(readFileSync(join(dir, f)))));
-    const links = mails.filter((m) => m.to.includes(to) && /\/reset-password\?token=/.test(m.text));
-    if (links.length > seenBefore)
-      return decodeURIComponent(/\/reset-password\?token=([A-Za-z0-9_%-]+)/.exec(links[links.length - 1]!.text)![1]!);
-    if (Date.now() > deadline) throw new Error(`no reset link to ${to}`);
-    await sleep(25);
-  }
-}
-
-async function resetLinksTo(s: TestServer, to: string): Promise<number> {
+/** The reset links e-mailed to `to` so far (the .eml outbox), oldest first. */
+async function resetLinksTo(s: TestServer, to: string): Promise<string[]> {
   const dir = join(s.dir, 'outbox');
   let files: string[];
   try {
-    files = readdirSync(dir);
+    files = readdirSync(dir).sort();
   } catch {
-    return 0;
+    return []; // nothing sent yet
   }
   const mails = await Promise.all(files.map((f) => parseMail(readFileSync(join(dir, f)))));
-  return mails.filter((m) => m.to.includes(to) && /\/reset-password\?token=/.test(m.text)).length;
+  return mails
+    .filter((m) => m.to.includes(to))
+    .flatMap((m) => /\/reset-password\?token=([A-Za-z0-9_%-]+)/.exec(m.text)?.[1] ?? [])
+    .map(decodeURIComponent);
+}
+
+/** The token of the first reset link to `to` after the `seenBefore` ones, waiting for it to arrive. */
+async function mailedToken(s: TestServer, to: string, seenBefore: number): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const links = await resetLinksTo(s, to);
+    if (links.length > seenBefore) return links[seenBefore]!;
+    if (Date.now() > deadline) throw new Error(`no reset link to ${to}`);
+    await sleep(25);
+  }
 }
 
 async function userState(s: TestServer, userId: string) {
@@ -181,7 +176,7 @@ describe('credential hardening (FLOWS.md section 8)', function () {
   describe('revocation is complete', () => {
     it('resetUserTwoFactor voids the setup token of a password reset: the old secret cannot be activated', async () => {
       const u = await makeUser(s, { role: Role.ADMIN, twoFactor: false });
-      const before = await resetLinksTo(s, u.email);
+      const before = (await resetLinksTo(s, u.email)).length;
       ok(await s.gql(REQUEST_RESET, { e: u.email }));
       const link = await mailedToken(s, u.email, before);
       const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: link, p: NEW_PASSWORD })).resetPassword;
@@ -193,7 +188,7 @@ describe('credential hardening (FLOWS.md section 8)', function () {
     it('resetUserTwoFactor voids outstanding e-mailed links and reseller-portal activation tokens', async () => {
       const u = await linkedUser();
       const { token: activation } = await activationToken(s, u);
-      const before = await resetLinksTo(s, u.email);
+      const before = (await resetLinksTo(s, u.email)).length;
       ok(await s.gql(REQUEST_RESET, { e: u.email }));
       const link = await mailedToken(s, u.email, before);
       ok(await s.gql(RESET_2FA, { id: u.user.id }, adminToken));
@@ -226,7 +221,7 @@ describe('credential hardening (FLOWS.md section 8)', function () {
     it('a password reset voids every other outstanding token of the user (here: a reseller-portal activation token)', async () => {
       const u = await linkedUser();
       const { token: activation } = await activationToken(s, u);
-      const before = await resetLinksTo(s, u.email);
+      const before = (await resetLinksTo(s, u.email)).length;
       ok(await s.gql(REQUEST_RESET, { e: u.email }));
       const link = await mailedToken(s, u.email, before);
       const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: link, p: NEW_PASSWORD })).resetPassword;
