@@ -159,6 +159,7 @@ export class LicenseService {
     const size = pageSize(args.first);
     const page = pageStatement(em);
     const ids = [...new Set(customerIds)];
+    if (ids.length === 0) return new Map();
     const inGroups = sql(`l.${page.customerColumn} in (${ids.map(() => '?').join(', ')})`, ...ids);
     const where = and([toSql(em, 'License', 'l', this.condition(p, args.filter, this.now())), inGroups]);
     const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
