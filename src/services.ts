@@ -9,6 +9,7 @@ import { ApiTokenService } from './modules/api-tokens/api-token.service';
 import { AccountTokenService } from './modules/auth/account-token.service';
 import { AttemptLimiter } from './modules/auth/attempt-limiter';
 import { EnrolmentService } from './modules/auth/enrolment.service';
+import { PasswordChangeService } from './modules/auth/password-change.service';
 import { PasswordResetService } from './modules/auth/password-reset.service';
 import { SignInService } from './modules/auth/sign-in.service';
 import { TotpCheck } from './modules/auth/totp-check';
@@ -35,6 +36,7 @@ export interface Services {
   signIn: SignInService;
   enrolment: EnrolmentService;
   passwordReset: PasswordResetService;
+  passwordChange: PasswordChangeService;
   resellers: ResellerService;
   customers: CustomerService;
   licenses: LicenseService;
@@ -55,6 +57,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp);
   const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
   const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics);
+  const passwordChange = new PasswordChangeService(config, mailer, limiter, totp, metrics);
   return {
     config,
     log,
@@ -68,6 +71,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     signIn,
     enrolment,
     passwordReset,
+    passwordChange,
     resellers: new ResellerService(),
     customers: new CustomerService(),
     licenses: new LicenseService(reader),

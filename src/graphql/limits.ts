@@ -16,7 +16,7 @@ export const MAX_FIELDS = 1000;
  * about 2,000 tokens) stays well under it.
  */
 export const MAX_TOKENS = 5_000;
-export const SENSITIVE_MUTATIONS = new Set(['login', 'verifyTotp', 'activateTwoFactor', 'resetPassword']);
+export const SENSITIVE_MUTATIONS = new Set(['login', 'verifyTotp', 'activateTwoFactor', 'resetPassword', 'changePassword']);
 
 interface Tally {
   aliases: number;

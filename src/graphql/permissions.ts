@@ -50,6 +50,8 @@ export const permissionMap = {
     verifyTotp: and(isSession, awaitsTotp),
     requestTwoFactorActivation: and(isSession, awaitsSetup),
     logout: and(isSignedIn, isSession),
+    // A password + TOTP session, not an API token: a leaked token must not take over the account.
+    changePassword: and(isAuthenticated, isSession),
     createReseller: admin,
     createCustomer: staff,
     updateCustomer: staff,

@@ -68,6 +68,19 @@ export class AuthResolver {
     return ctx.services.enrolment.requestTwoFactorActivation(ctx.em, requirePrincipal(ctx));
   }
 
+  @Mutation(() => Boolean, {
+    description:
+      'AUTHENTICATED session (not an API token): needs the current password and a fresh TOTP code; ends the other sessions (API tokens stay) and e-mails a notice.',
+  })
+  changePassword(
+    @Arg('currentPassword', () => String) currentPassword: string,
+    @Arg('newPassword', () => String) newPassword: string,
+    @Arg('totpCode', () => String) totpCode: string,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return ctx.services.passwordChange.changePassword(ctx.em, requirePrincipal(ctx), currentPassword, newPassword, totpCode, ctx);
+  }
+
   @Mutation(() => Boolean, { description: 'Any session: ends it.' })
   logout(@Ctx() ctx: Context): Promise<boolean> {
     return ctx.services.signIn.logout(ctx.em, requirePrincipal(ctx));
