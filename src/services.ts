@@ -57,7 +57,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp);
   const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
   const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics);
-  const passwordChange = new PasswordChangeService(config, mailer, limiter, totp, metrics);
+  const passwordChange = new PasswordChangeService(config, mailer, limiter, sessions, totp, metrics);
   return {
     config,
     log,

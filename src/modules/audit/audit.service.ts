@@ -76,10 +76,7 @@ export const target = {
 };
 
 /** Whose audit events concern a user: the reseller of its scope, or its customer and that customer's reseller. */
-export async function auditScopeOfUser(
-  em: EntityManager,
-  user: UserLike,
-): Promise<{ resellerId: string | null; customerId: string | null }> {
+async function auditScopeOfUser(em: EntityManager, user: UserLike): Promise<{ resellerId: string | null; customerId: string | null }> {
   const scope = scopeOf({ role: user.role, resellerId: user.reseller?.id ?? null, customerId: user.customer?.id ?? null });
   if (scope === 'all' || scope === 'none') return { resellerId: null, customerId: null };
   if (scope.by === 'reseller') return { resellerId: scope.id, customerId: null };

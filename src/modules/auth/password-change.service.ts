@@ -8,11 +8,10 @@ import type { Metrics } from '../../metrics';
 import type { Mailer } from '../mail/mailer';
 import { audit, AuditAction, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
-import { AccountToken } from './account-token.entity';
 import type { AttemptLimiter } from './attempt-limiter';
 import { assertAcceptablePassword, hashPassword, verifyPassword } from './password';
 import type { Principal } from './principal';
-import { Session } from './session.entity';
+import type { SessionService } from './session.service';
 import type { RequestMeta, TotpCheck } from './totp-check';
 
 export class PasswordChangeService {
@@ -20,6 +19,7 @@ export class PasswordChangeService {
     private readonly config: Pick<Config, 'totpIssuer'>,
     private readonly mailer: Mailer,
     private readonly limiter: AttemptLimiter,
+    private readonly sessions: SessionService,
     private readonly totp: TotpCheck,
     private readonly metrics: Pick<Metrics, 'loginFailures'>,
   ) {}
@@ -50,8 +50,7 @@ export class PasswordChangeService {
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
       // Every other session ends and no e-mailed link can set the password any more; API tokens stay.
-      await tx.nativeDelete(Session, { user: user.id, id: { $ne: principal.credentialId } });
-      await tx.nativeUpdate(AccountToken, { user: user.id, usedAt: null }, { usedAt: new Date() });
+      await this.sessions.revokeAllFor(tx, user.id, { exceptSessionId: principal.credentialId, keepApiTokens: true });
       await audit(tx, AuditAction.PASSWORD_CHANGED, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
     });
     this.mailer.sendLater({

@@ -131,15 +131,20 @@ export class SessionService {
    * Revokes every credential of a user in the caller's transaction (FLOWS.md section 8, "Revocation is
    * complete"): sessions of every stage (optionally but one), API tokens, and every outstanding account
    * token (invitation, reset, TOTP setup, reseller-portal activation). The one lever for a 2FA reset, a
-   * password reset and, later, deactivation and suspension, so that none of them forgets a kind.
+   * password reset, a password change (which keeps the current session and the API tokens) and, later,
+   * deactivation and suspension, so that none of them forgets a kind.
    */
-  async revokeAllFor(em: EntityManager, userId: string, options: { exceptSessionId?: string } = {}): Promise<void> {
+  async revokeAllFor(
+    em: EntityManager,
+    userId: string,
+    options: { exceptSessionId?: string; keepApiTokens?: boolean } = {},
+  ): Promise<void> {
     const now = new Date(this.now());
     await em.nativeDelete(Session, {
       user: userId,
       ...(options.exceptSessionId ? { id: { $ne: options.exceptSessionId } } : {}),
     });
-    await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: now });
+    if (!options.keepApiTokens) await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: now });
     await em.nativeUpdate(AccountToken, { user: userId, usedAt: null }, { usedAt: now });
   }
 
