@@ -5,10 +5,12 @@ import { Migration20261129023736_Initial } from './Migration20261129023736_Initi
 import { Migration20261129025200_LicenseReminders } from './Migration20261129025200_LicenseReminders';
 import { Migration20261130130000_ApiTokenPurpose } from './Migration20261130130000_ApiTokenPurpose';
 import { Migration20261130150000_AuditChanges } from './Migration20261130150000_AuditChanges';
+import { Migration20261130170000_AccountLifecycle } from './Migration20261130170000_AccountLifecycle';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
   { name: 'Migration20261129025200_LicenseReminders', class: Migration20261129025200_LicenseReminders },
   { name: 'Migration20261130130000_ApiTokenPurpose', class: Migration20261130130000_ApiTokenPurpose },
   { name: 'Migration20261130150000_AuditChanges', class: Migration20261130150000_AuditChanges },
+  { name: 'Migration20261130170000_AccountLifecycle', class: Migration20261130170000_AccountLifecycle },
 ];

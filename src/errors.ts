@@ -26,13 +26,16 @@ export class AppError extends GraphQLError {
 export const unauthenticated = (message = 'Not signed in, or the session has ended.') => new AppError(ErrorCode.UNAUTHENTICATED, message);
 export const twoFactorRequired = (message = 'Two-factor authentication must be completed first.') =>
   new AppError(ErrorCode.TWO_FACTOR_REQUIRED, message);
-export const forbidden = (message = 'You may not do this.') => new AppError(ErrorCode.FORBIDDEN, message);
+/** `reason`: a stable name for why, where the client can act on it (e.g. RESELLER_SUSPENDED). */
+export const forbidden = (message = 'You may not do this.', reason?: string) =>
+  new AppError(ErrorCode.FORBIDDEN, message, reason ? { reason } : {});
 export const notFound = (what = 'object') => new AppError(ErrorCode.NOT_FOUND, `No such ${what}.`);
 /** `reason`: a stable name for the rule that failed, for clients (and the pages) that act on it. */
 export const badInput = (message: string, field?: string, reason?: string) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, { ...(field ? { field } : {}), ...(reason ? { reason } : {}) });
 export const rateLimited = (message = 'Too many failed attempts. Try again later.') => new AppError(ErrorCode.RATE_LIMITED, message);
-export const conflict = (message: string, field?: string) => new AppError(ErrorCode.CONFLICT, message, field ? { field } : {});
+export const conflict = (message: string, field?: string, reason?: string) =>
+  new AppError(ErrorCode.CONFLICT, message, { ...(field ? { field } : {}), ...(reason ? { reason } : {}) });
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;

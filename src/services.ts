@@ -72,7 +72,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     enrolment,
     passwordReset,
     passwordChange,
-    resellers: new ResellerService(),
+    resellers: new ResellerService(sessions, mailer, config.totpIssuer),
     customers: new CustomerService(),
     licenses: new LicenseService(reader),
     users: new UserService(passwordReset, sessions, mailer, config.totpIssuer),

@@ -12,6 +12,7 @@ import { CsvFormatError } from '../modules/imports/csv-cells';
 import { importLicenses, reportCsv } from '../modules/imports/license-csv';
 import { exportLicenses } from '../modules/imports/license-export';
 import { createServices, type Services } from '../services';
+import { deactivateUser, reactivateUser, reinstateReseller, suspendReseller } from './access';
 import { createAdmin } from './create-admin';
 
 const USAGE = `usage: npm run cli -- <command>
@@ -23,6 +24,12 @@ commands:
                                              (customer names resolve among --reseller's customers or the row's reseller column)
   export-licenses [--reseller <id>]          write licenses as CSV to stdout
   send-expiry-reminders                      e-mail each reseller's users a digest of licenses expiring within 30, 7 and 1 days
+  deactivate-user --email <e> [--reason <r>] end the user's sessions, API tokens and links; sign-in then fails
+  reactivate-user --email <e>                let a deactivated user sign in again (2FA as it was)
+  suspend-reseller --id <id> --reason <r>    sign out the reseller's users, show its licenses SUSPENDED, create nothing under it
+  reinstate-reseller --id <id>               undo a suspension
+
+exit codes: 0 done (also when there was nothing to change), 1 error (one line on stderr)
 `;
 
 export class UsageError extends Error {}
@@ -73,6 +80,48 @@ const commands: Record<string, Command> = {
     for await (const chunk of exportLicenses(services.orm.em.fork(), { resellerId: values.reseller })) {
       if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve));
     }
+  },
+
+  async 'deactivate-user'(args, services) {
+    const { values } = parseArgs({ args, options: { email: { type: 'string' }, reason: { type: 'string' } }, strict: true });
+    if (!values.email) throw new UsageError('deactivate-user needs --email <e> (and optionally --reason <r>)');
+    const { user, changed } = await deactivateUser(services, values.email, values.reason ?? null);
+    process.stdout.write(
+      changed
+        ? `Deactivated ${user.email} (${user.id}): its sessions, API tokens and open links were ended.\n`
+        : `${user.email} (${user.id}) was already deactivated; nothing changed.\n`,
+    );
+  },
+
+  async 'reactivate-user'(args, services) {
+    const { values } = parseArgs({ args, options: { email: { type: 'string' } }, strict: true });
+    if (!values.email) throw new UsageError('reactivate-user needs --email <e>');
+    const { user, changed } = await reactivateUser(services, values.email);
+    process.stdout.write(
+      changed ? `Reactivated ${user.email} (${user.id}).\n` : `${user.email} (${user.id}) is active; nothing changed.\n`,
+    );
+  },
+
+  async 'suspend-reseller'(args, services) {
+    const { values } = parseArgs({ args, options: { id: { type: 'string' }, reason: { type: 'string' } }, strict: true });
+    if (!values.id || values.reason === undefined) throw new UsageError('suspend-reseller needs --id <id> and --reason <r>');
+    const { reseller, changed } = await suspendReseller(services, values.id, values.reason);
+    process.stdout.write(
+      changed
+        ? `Suspended ${reseller.name} (${reseller.id}): its users are signed out and its licenses are SUSPENDED.\n`
+        : `${reseller.name} (${reseller.id}) was already suspended; nothing changed.\n`,
+    );
+  },
+
+  async 'reinstate-reseller'(args, services) {
+    const { values } = parseArgs({ args, options: { id: { type: 'string' } }, strict: true });
+    if (!values.id) throw new UsageError('reinstate-reseller needs --id <id>');
+    const { reseller, changed } = await reinstateReseller(services, values.id);
+    process.stdout.write(
+      changed
+        ? `Reinstated ${reseller.name} (${reseller.id}).\n`
+        : `${reseller.name} (${reseller.id}) is not suspended; nothing changed.\n`,
+    );
   },
 
   async 'send-expiry-reminders'(args, services) {

@@ -17,6 +17,7 @@ export enum LicenseStatus {
   ACTIVE = 'ACTIVE',
   EXPIRED = 'EXPIRED',
   REVOKED = 'REVOKED',
+  SUSPENDED = 'SUSPENDED',
 }
 
 export enum SessionStage {
@@ -55,9 +56,12 @@ registerEnumType(LicenseStatus, {
   name: 'LicenseStatus',
   valuesConfig: {
     PENDING: { description: 'validFrom is in the future.' },
-    ACTIVE: { description: 'Valid now: validFrom <= now < validUntil and not revoked.' },
+    ACTIVE: { description: 'Valid now: validFrom <= now < validUntil, neither revoked nor suspended.' },
     EXPIRED: { description: 'now >= validUntil.' },
     REVOKED: { description: 'Revoked by a reseller or an admin; final.' },
+    SUSPENDED: {
+      description: 'Not revoked, but the license or its reseller is suspended; ACTIVE, PENDING or EXPIRED again once reinstated.',
+    },
   },
 });
 registerEnumType(SessionStage, {

@@ -61,6 +61,12 @@ export const permissionMap = {
     revokeLicense: staff,
     createUser: staff,
     resetUserTwoFactor: staff,
+    deactivateUser: staff,
+    reactivateUser: staff,
+    // Everyone for their own name and locale; the service decides who may change whom.
+    updateUser: authenticated,
+    suspendReseller: admin,
+    reinstateReseller: admin,
     // An API token cannot mint further tokens: that needs a password + TOTP session.
     createApiToken: and(isAuthenticated, isSession),
     revokeApiToken: authenticated,

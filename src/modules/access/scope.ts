@@ -13,6 +13,9 @@ import type { Reseller } from '../resellers/reseller.entity';
 import type { User } from '../users/user.entity';
 import { always, anyOf, eq, never, toFilter, toSql, within, type Condition, type Path } from './condition';
 
+/** What the scope of a caller follows from: its role and the reseller or customer it belongs to. */
+export type ScopeHolder = Pick<Principal, 'role' | 'resellerId' | 'customerId'>;
+
 /** Every row, no row, or the rows of one reseller (itself and its customers) or of one customer. */
 export type Scope = 'all' | 'none' | { readonly by: 'reseller' | 'customer'; readonly id: string };
 
@@ -20,7 +23,7 @@ export type Scope = 'all' | 'none' | { readonly by: 'reseller' | 'customer'; rea
  * The scope of a principal: admins see all; a reseller's user its reseller; a customer's user its customer.
  * A principal without the id its role needs (or of an unknown role) sees nothing.
  */
-export function scopeOf(p: Pick<Principal, 'role' | 'resellerId' | 'customerId'>): Scope {
+export function scopeOf(p: ScopeHolder): Scope {
   switch (p.role) {
     case Role.ADMIN:
       return 'all';
@@ -77,11 +80,11 @@ export function scopeCondition<K extends ScopedName>(entity: K, scope: Scope): C
 }
 
 /** What the principal may see of `entity`, AND the further filters, for em.find / findOne / paginate. */
-export function scopeWhere<K extends ScopedName>(entity: K, p: Principal, ...more: FilterQuery<Scoped[K]>[]): FilterQuery<Scoped[K]> {
+export function scopeWhere<K extends ScopedName>(entity: K, p: ScopeHolder, ...more: FilterQuery<Scoped[K]>[]): FilterQuery<Scoped[K]> {
   return within(toFilter(scopeCondition(entity, scopeOf(p))), ...more);
 }
 
 /** What the principal may see of `entity`, as SQL over `alias`. */
-export function scopeSql<K extends ScopedName>(em: EntityManager, entity: K, alias: string, p: Principal): Sql {
+export function scopeSql<K extends ScopedName>(em: EntityManager, entity: K, alias: string, p: ScopeHolder): Sql {
   return toSql(em, entity, alias, scopeCondition(entity, scopeOf(p)));
 }

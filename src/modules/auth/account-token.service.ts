@@ -56,12 +56,19 @@ export class AccountTokenService {
     return token;
   }
 
-  /** The live token of one of the purposes, or BAD_USER_INPUT naming the argument. */
+  /** The live token of one of the purposes of an active account, or BAD_USER_INPUT naming the argument. */
   async find(em: EntityManager, token: string, purposes: AccountTokenPurpose[], field: string): Promise<AccountToken> {
     if (!isWellFormedToken(token, TokenPrefix.account)) throw badInput(INVALID_LINK_MESSAGE, field, 'INVALID_LINK');
     const row = await em.findOne(
       AccountToken,
-      { tokenHash: hashToken(token), purpose: { $in: purposes }, usedAt: null, expiresAt: { $gt: new Date(this.now()) } },
+      // A deactivated account's tokens were voided with it; the condition on the user makes sure of it.
+      {
+        tokenHash: hashToken(token),
+        purpose: { $in: purposes },
+        usedAt: null,
+        expiresAt: { $gt: new Date(this.now()) },
+        user: { active: true },
+      },
       { populate: ['user', 'user.passwordHash', 'user.totpSecretSealed'] },
     );
     if (!row) throw badInput(INVALID_LINK_MESSAGE, field, 'INVALID_LINK');

@@ -37,7 +37,8 @@ export class PasswordResetService {
     const address = validEmail(email);
     const work = em.fork();
     this.background.run('password-reset', async () => {
-      const user = await work.findOne(User, { email: address });
+      // A deactivated account gets nothing, exactly like an unknown address.
+      const user = await work.findOne(User, { email: address, active: true });
       if (!user) return;
       const mail = await this.limiter.reserve(work, 'MAIL_USER', user.id).catch(() => null);
       if (!mail) return; // limit reached: silently send nothing

@@ -30,3 +30,23 @@ export function isAuthenticated(p: Principal | null): p is AuthenticatedPrincipa
 export function isResellerPortal(p: Principal | null): boolean {
   return p !== null && p.kind === 'apiToken' && p.stage === SessionStage.AUTHENTICATED && p.purpose === ApiTokenPurpose.RESELLER_PORTAL;
 }
+
+/**
+ * Who makes a change, as the services that serve both the API and the operator CLI take it: a signed-in
+ * user (actorOf), or an operator at the command line, who acts with an admin's scope and is recorded in
+ * the audit log as the system (actorId null).
+ */
+export interface Actor {
+  role: Role;
+  resellerId: string | null;
+  customerId: string | null;
+  /** The acting user; null for the operator CLI. */
+  userId: string | null;
+  clientAddress: string | null;
+}
+
+export function actorOf(p: AuthenticatedPrincipal, clientAddress: string | null): Actor {
+  return { role: p.role, resellerId: p.resellerId, customerId: p.customerId, userId: p.userId, clientAddress };
+}
+
+export const OPERATOR: Actor = { role: Role.ADMIN, resellerId: null, customerId: null, userId: null, clientAddress: 'cli' };

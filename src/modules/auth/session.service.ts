@@ -3,7 +3,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { Role, SessionStage } from '../../common/enums';
 import type { Reader } from '../../db/reader';
-import { readTime, sql } from '../../db/sql';
+import { readBoolean, readTime, sql } from '../../db/sql';
 import { unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { AccountToken } from './account-token.entity';
@@ -35,12 +35,22 @@ interface SessionRow {
   role: Role;
   reseller_id: string | null;
   customer_id: string | null;
+  active: boolean | number;
+  reseller_suspended_at: Date | number | null;
 }
 
-// Every request runs this: one joined row read as plain data (src/db/sql.ts), no entities.
+// Every request runs this: one joined row read as plain data (src/db/sql.ts), no entities. The user's
+// state is read with it: a deactivation or suspension ends the sessions in its transaction, and a session
+// created concurrently with it (a sign-in already past its checks) is refused here all the same.
 const SESSION_SELECT =
-  'select s.id, s.stage, s.expires_at, s.last_seen_at, u.id as user_id, u.role, u.reseller_id, u.customer_id' +
-  ' from session s join app_user u on u.id = s.user_id where s.token_hash = ?';
+  'select s.id, s.stage, s.expires_at, s.last_seen_at, u.id as user_id, u.role, u.reseller_id, u.customer_id,' +
+  ' u.active, r.suspended_at as reseller_suspended_at' +
+  ' from session s join app_user u on u.id = s.user_id left join reseller r on r.id = u.reseller_id where s.token_hash = ?';
+
+/** May this account act at all: active, and not the user of a suspended reseller (FLOWS.md section 9)? */
+export function accountMayAct(user: { active: boolean | number; resellerSuspendedAt: unknown }): boolean {
+  return readBoolean(user.active) && (user.resellerSuspendedAt === null || user.resellerSuspendedAt === undefined);
+}
 
 export class SessionService {
   constructor(
@@ -76,7 +86,7 @@ export class SessionService {
   private async fromSession(em: EntityManager, token: string): Promise<Principal> {
     const [session] = await this.reader.rows<SessionRow>(em, sql(SESSION_SELECT, hashToken(token)));
     const now = this.now();
-    if (!session) throw invalidToken();
+    if (!session || !accountMayAct({ active: session.active, resellerSuspendedAt: session.reseller_suspended_at })) throw invalidToken();
     const lastSeen = readTime(session.last_seen_at).getTime();
     const idle = now - lastSeen > IDLE_TIMEOUT_MS;
     if (now >= readTime(session.expires_at).getTime() || idle) {
@@ -99,12 +109,13 @@ export class SessionService {
   }
 
   private async fromApiToken(em: EntityManager, token: string, clientAddress: string | null): Promise<Principal> {
-    const apiToken = await em.findOne(ApiToken, { tokenHash: hashToken(token), revokedAt: null }, { populate: ['user'] });
+    const apiToken = await em.findOne(ApiToken, { tokenHash: hashToken(token), revokedAt: null }, { populate: ['user', 'user.reseller'] });
     const now = this.now();
     if (!apiToken || (apiToken.expiresAt && now >= apiToken.expiresAt.getTime())) throw invalidToken();
     const user = apiToken.user.getEntity();
-    // An owner without 2FA (reset since) cannot act through a token either.
+    // An owner without 2FA (reset since) cannot act through a token either, nor a deactivated or suspended one.
     if (!user.twoFactorEnabled) throw invalidToken();
+    if (!accountMayAct({ active: user.active, resellerSuspendedAt: user.reseller?.getEntity().suspendedAt ?? null })) throw invalidToken();
     if (!apiToken.lastUsedAt || now - apiToken.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
       // Token use reaches the audit log at the same pace as lastUsedAt: at most once a minute per token.
       await em.fork().transactional(async (tx) => {
@@ -131,21 +142,24 @@ export class SessionService {
    * Revokes every credential of a user in the caller's transaction (FLOWS.md section 8, "Revocation is
    * complete"): sessions of every stage (optionally but one), API tokens, and every outstanding account
    * token (invitation, reset, TOTP setup, reseller-portal activation). The one lever for a 2FA reset, a
-   * password reset, a password change (which keeps the current session and the API tokens) and, later,
-   * deactivation and suspension, so that none of them forgets a kind.
+   * password reset, a password change (which keeps the current session and the API tokens), a deactivation
+   * and a reseller's suspension (all its users at once), so that none of them forgets a kind.
    */
   async revokeAllFor(
     em: EntityManager,
-    userId: string,
+    userId: string | readonly string[],
     options: { exceptSessionId?: string; keepApiTokens?: boolean } = {},
   ): Promise<void> {
+    const users = typeof userId === 'string' ? [userId] : [...userId];
+    if (users.length === 0) return;
+    const user = users.length === 1 ? users[0]! : { $in: users };
     const now = new Date(this.now());
     await em.nativeDelete(Session, {
-      user: userId,
+      user,
       ...(options.exceptSessionId ? { id: { $ne: options.exceptSessionId } } : {}),
     });
-    if (!options.keepApiTokens) await em.nativeUpdate(ApiToken, { user: userId, revokedAt: null }, { revokedAt: now });
-    await em.nativeUpdate(AccountToken, { user: userId, usedAt: null }, { usedAt: now });
+    if (!options.keepApiTokens) await em.nativeUpdate(ApiToken, { user, revokedAt: null }, { revokedAt: now });
+    await em.nativeUpdate(AccountToken, { user, usedAt: null }, { usedAt: now });
   }
 
   /**

@@ -5,6 +5,8 @@ import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { unauthenticated } from '../../errors';
 import type { Metrics } from '../../metrics';
 import { audit, AuditAction, target } from '../audit/audit.service';
+import { Reseller } from '../resellers/reseller.entity';
+import { RESELLER_SUSPENDED, resellerSuspended } from '../resellers/reseller-suspension';
 import { User } from '../users/user.entity';
 import type { AttemptLimiter } from './attempt-limiter';
 import { MAX_EMAIL_LENGTH, normalizeEmail } from './email-address';
@@ -42,8 +44,9 @@ export class SignInService {
 
     const user = await em.findOne(User, { email: account }, { populate: ['passwordHash', 'totpSecretSealed'] });
     // Unknown accounts and accounts without a password cost one hash too: timing reveals nothing.
+    // A deactivated account fails exactly like a wrong password: same answer, same hash work, same counters.
     const valid = user?.passwordHash
-      ? await verifyPassword(password, user.passwordHash)
+      ? (await verifyPassword(password, user.passwordHash)) && user.active
       : (await verifyPassword(password, await dummyPasswordHash())) && false;
 
     if (!user || !valid) {
@@ -57,6 +60,8 @@ export class SignInService {
       throw unauthenticated('Wrong e-mail address or password.');
     }
     await Promise.all([accountAttempt.succeed(true), address.succeed(false)]);
+    // The right password of a suspended reseller's user: told why, and no session of any stage.
+    await this.refuseSuspendedReseller(em, user, meta);
     if (needsRehash(user.passwordHash!)) {
       // Compare-and-set: a password changed meanwhile is not overwritten with this one.
       await em.nativeUpdate(User, { id: user.id, passwordHash: user.passwordHash }, { passwordHash: await hashPassword(password) });
@@ -75,6 +80,22 @@ export class SignInService {
     const token = this.sessions.create(em, user.id, SessionStage.TOTP_REQUIRED);
     await em.flush();
     return { token, stage: SessionStage.TOTP_REQUIRED, twoFactorActivation: null };
+  }
+
+  /** FORBIDDEN with reason RESELLER_SUSPENDED for a user of a suspended reseller (FLOWS.md section 9). */
+  private async refuseSuspendedReseller(em: EntityManager, user: User, meta: RequestMeta): Promise<void> {
+    if (!user.reseller) return;
+    const reseller = await em.findOne(Reseller, user.reseller.id, { fields: ['suspendedAt'] });
+    if (!reseller?.suspendedAt) return;
+    await audit(
+      em,
+      AuditAction.LOGIN_FAILED,
+      target.user(user),
+      { actorId: user.id, clientAddress: meta.clientAddress },
+      { reason: RESELLER_SUSPENDED },
+    );
+    await em.flush();
+    throw resellerSuspended();
   }
 
   async verifyTotp(em: EntityManager, principal: Principal, code: string, meta: RequestMeta): Promise<LoginResult> {

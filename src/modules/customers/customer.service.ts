@@ -12,6 +12,7 @@ import type { AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
 import { statusCondition } from '../licenses/license-status';
 import { Reseller } from '../resellers/reseller.entity';
+import { assertResellerOpen } from '../resellers/reseller-suspension';
 import { Customer } from './customer.entity';
 
 export interface CustomerFilterData {
@@ -95,6 +96,7 @@ export class CustomerService {
     const reseller = resellerId ? await em.findOne(Reseller, scopeWhere('Reseller', p, { id: resellerId })) : null;
     if (!reseller) throw notFound('reseller');
     const customer = await em.transactional(async (tx) => {
+      await assertResellerOpen(tx, reseller.id);
       const created = tx.create(Customer, {
         name,
         contactEmail,

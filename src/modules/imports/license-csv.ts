@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
+import { resellerSuspended } from '../resellers/reseller-suspension';
 import { License } from '../licenses/license.entity';
 import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
 import { stringifyCells } from './csv-cells';
@@ -89,6 +90,16 @@ async function existingResellers(em: EntityManager, ids: string[]): Promise<Set<
   return found;
 }
 
+async function suspendedResellers(em: EntityManager, ids: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += BATCH) {
+    const chunk = unique.slice(i, i + BATCH);
+    for (const r of await em.find(Reseller, { id: { $in: chunk }, suspendedAt: { $ne: null } }, { fields: ['id'] })) found.add(r.id);
+  }
+  return found;
+}
+
 /**
  * The row's customer, or why there is none. An id is unambiguous on its own, but with a reseller given
  * it must be one of that reseller's customers. A name is looked up among the row's reseller's
@@ -161,10 +172,16 @@ export async function importLicenses(
     em,
     parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])),
   );
+  const suspended = await suspendedResellers(
+    em,
+    [...candidates.byId.values(), ...[...candidates.byName.values()].flat()].map((customer) => customer.reseller.id),
+  );
   const ready: ReadyRow[] = [];
   for (const row of parsed) {
     try {
       const customer = resolveRow(row, candidates, resellers);
+      // Nothing is imported under a suspended reseller (persistNewLicense checks again in the transaction).
+      if (suspended.has(customer.reseller.id)) throw resellerSuspended();
       ready.push({ ...row, customer, idempotencyKey: row.givenKey ?? derivedKey(customer, row) });
     } catch (error) {
       results.push(errorRow(row.line, error));

@@ -25,6 +25,8 @@ const LICENSE_COLUMNS = {
   validUntil: readTime,
   revokedAt: readTimeOrNull,
   createdAt: readTime,
+  suspendedAt: readTimeOrNull,
+  resellerSuspendedAt: readTimeOrNull,
 };
 const CUSTOMER_COLUMNS = {
   id: as<string>(),
@@ -39,6 +41,8 @@ const RESELLER_COLUMNS = {
   name: as<string>(),
   linkedToResellerPortal: readBoolean,
   createdAt: readTime,
+  suspendedAt: readTimeOrNull,
+  suspensionReason: as<string | null>(),
 };
 
 /** Fields the page does not read: internal ones, and the relations, which are the joined rows. */

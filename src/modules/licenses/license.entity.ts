@@ -8,9 +8,16 @@ import { Node } from '../../common/node';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 
-/** REVOKED wins; then EXPIRED when now >= validUntil; PENDING when now < validFrom; else ACTIVE. */
-export function licenseStatus(license: Pick<License, 'revokedAt' | 'validFrom' | 'validUntil'>, now: Date): LicenseStatus {
+/**
+ * FLOWS.md section 10: REVOKED wins; then SUSPENDED (the license's own suspension or its reseller's); then
+ * EXPIRED when now >= validUntil; PENDING when now < validFrom; else ACTIVE. (license-status.ts: the same as SQL.)
+ */
+export function licenseStatus(
+  license: Pick<License, 'revokedAt' | 'suspendedAt' | 'resellerSuspendedAt' | 'validFrom' | 'validUntil'>,
+  now: Date,
+): LicenseStatus {
   if (license.revokedAt) return LicenseStatus.REVOKED;
+  if (license.suspendedAt || license.resellerSuspendedAt) return LicenseStatus.SUSPENDED;
   if (now.getTime() >= license.validUntil.getTime()) return LicenseStatus.EXPIRED;
   if (now.getTime() < license.validFrom.getTime()) return LicenseStatus.PENDING;
   return LicenseStatus.ACTIVE;
@@ -75,4 +82,19 @@ export class License implements Node {
   statusAt(now: Date): LicenseStatus {
     return licenseStatus(this, now);
   }
+
+  // Last: the columns below were added by a migration (ALTER TABLE ... ADD COLUMN appends them).
+  @Field(() => Date, {
+    nullable: true,
+    description: 'Set while the license itself is suspended (a suspended reseller shows as status SUSPENDED without this).',
+  })
+  @Property({ type: 'datetime', nullable: true })
+  suspendedAt: Date | null = null;
+
+  /**
+   * Its reseller's suspendedAt, copied by suspendReseller / reinstateReseller in the same transaction, so that
+   * the status stays a condition on the license row alone (one index, no join, in every read path).
+   */
+  @Property({ type: 'datetime', nullable: true })
+  resellerSuspendedAt: Date | null = null;
 }

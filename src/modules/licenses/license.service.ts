@@ -13,6 +13,7 @@ import { audit, AuditAction, changesOf, target, type AuditBy } from '../audit/au
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
+import { assertResellerOpen } from '../resellers/reseller-suspension';
 import { generateLicenseKey } from './license-key';
 import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
@@ -42,9 +43,10 @@ export const MAX_KEY_ATTEMPTS = 4;
 /**
  * A new license with a fresh key, of the customer and the customer's reseller, and its LICENSE_CREATED
  * audit event, both persisted in `tx` (the caller's transaction). The one way licenses are made: by the
- * API and by the CSV import.
+ * API and by the CSV import. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED).
  */
 export async function persistNewLicense(tx: EntityManager, data: NewLicense, by: AuditBy): Promise<License> {
+  await assertResellerOpen(tx, data.customer.reseller.id);
   const now = new Date();
   const license = tx.create(License, {
     key: generateLicenseKey(),

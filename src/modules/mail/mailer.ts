@@ -16,7 +16,11 @@ export type MailTemplate =
   | 'password-changed'
   | 'two-factor-reset'
   | 'api-token-created'
-  | 'expiry-reminder';
+  | 'expiry-reminder'
+  | 'account-changed'
+  | 'account-reactivated'
+  | 'reseller-suspended'
+  | 'reseller-reinstated';
 
 export interface MailMessage {
   to: string;

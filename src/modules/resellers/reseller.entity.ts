@@ -23,4 +23,13 @@ export class Reseller implements Node {
   @Field(() => Date)
   @Property({ type: 'datetime' })
   createdAt: Date = new Date();
+
+  // Last: the columns below were added by a migration (ALTER TABLE ... ADD COLUMN appends them).
+  @Field(() => Date, { nullable: true, description: 'Set while the reseller is suspended.' })
+  @Property({ type: 'datetime', nullable: true })
+  suspendedAt: Date | null = null;
+
+  /** Staff only (Reseller.suspensionReason in the resolver answers null to others). */
+  @Property({ type: 'string', length: 500, nullable: true })
+  suspensionReason: string | null = null;
 }

@@ -1,10 +1,12 @@
 // Reseller queries and mutations; Reseller.customers goes through the customers' visibility rule.
-import { Arg, Args, Ctx, Field, FieldResolver, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Role } from '../../common/enums';
 import { loadPage } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, PageArgsType, ResellerConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import { actorOf } from '../auth/principal';
 import { CustomerFilter } from '../customers/customer.inputs';
 import { Reseller } from './reseller.entity';
 
@@ -27,6 +29,25 @@ export class ResellerResolver {
   @Mutation(() => Reseller)
   createReseller(@Arg('input', () => CreateResellerInput) input: CreateResellerInput, @Ctx() ctx: Context): Promise<Reseller> {
     return ctx.services.resellers.create(ctx.em, requireAuthenticated(ctx), input, ctx.clientAddress);
+  }
+
+  @Mutation(() => Reseller, {
+    description:
+      "Admins. The reseller's users are signed out and cannot sign in; its licenses answer SUSPENDED; nothing new is created under it.",
+  })
+  suspendReseller(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: Context): Promise<Reseller> {
+    return ctx.services.resellers.suspend(ctx.em, actorOf(requireAuthenticated(ctx), ctx.clientAddress), id, reason);
+  }
+
+  @Mutation(() => Reseller, { description: 'Admins. Undoes a suspension.' })
+  reinstateReseller(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Reseller> {
+    return ctx.services.resellers.reinstate(ctx.em, actorOf(requireAuthenticated(ctx), ctx.clientAddress), id);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: 'Why it was suspended (staff only; null for others).' })
+  suspensionReason(@Root() reseller: Parent<Reseller>, @Ctx() ctx: Context): string | null {
+    const role = ctx.principal?.role;
+    return role === Role.ADMIN || role === Role.RESELLER ? (reseller.suspensionReason ?? null) : null;
   }
 
   @FieldResolver(() => CustomerConnection, { description: "Admins and the reseller's own users only; a customer user gets FORBIDDEN." })

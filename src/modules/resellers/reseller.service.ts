@@ -1,10 +1,17 @@
-// Resellers: created by vendor staff; seen by admins (all) and by their own users.
+// Resellers: created by vendor staff; seen by admins (all) and by their own users. Admins (and operators
+// at the CLI) suspend and reinstate them (FLOWS.md section 9).
 import type { EntityManager } from '@mikro-orm/core';
+import { Role } from '../../common/enums';
 import { paginate, type PageArgs } from '../../common/pagination';
-import { requiredName } from '../../common/validation';
+import { requiredName, requiredReason } from '../../common/validation';
+import { notFound } from '../../errors';
 import { audit, AuditAction, target } from '../audit/audit.service';
 import { scopeWhere } from '../access/scope';
-import type { AuthenticatedPrincipal } from '../auth/principal';
+import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
+import type { SessionService } from '../auth/session.service';
+import { License } from '../licenses/license.entity';
+import type { Mailer } from '../mail/mailer';
+import { User } from '../users/user.entity';
 import { Reseller } from './reseller.entity';
 
 export interface CreateResellerData {
@@ -13,6 +20,12 @@ export interface CreateResellerData {
 }
 
 export class ResellerService {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly mailer: Mailer,
+    private readonly productName: string,
+  ) {}
+
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
     return paginate(em, Reseller, () => scopeWhere('Reseller', p), args);
   }
@@ -29,6 +42,80 @@ export class ResellerService {
       await audit(tx, AuditAction.RESELLER_CREATED, target.reseller(created.id), { actorId: p.userId, clientAddress });
       return created;
     });
+    return reseller;
+  }
+
+  /**
+   * Suspends a reseller, in one transaction: the reseller's row first (which waits for creations under it
+   * that are in flight, see reseller-suspension.ts), then the copy onto its licenses (status SUSPENDED in
+   * every read path), then every credential of its own users. Its customers' users keep read access.
+   * Suspending a suspended reseller changes nothing and records nothing.
+   */
+  async suspend(em: EntityManager, by: Actor, id: string, reason: string): Promise<Reseller> {
+    const why = requiredReason(reason);
+    const reseller = await em.findOne(Reseller, scopeWhere('Reseller', by, { id }));
+    if (!reseller) throw notFound('reseller');
+    if (reseller.suspendedAt) return reseller;
+    const now = new Date();
+    const users = await em.fork().transactional(async (tx) => {
+      const changed = await tx.nativeUpdate(Reseller, { id, suspendedAt: null }, { suspendedAt: now, suspensionReason: why });
+      if (changed !== 1) return null;
+      await tx.nativeUpdate(License, { reseller: id }, { resellerSuspendedAt: now });
+      const own = await tx.find(User, { reseller: id, role: Role.RESELLER }, { fields: ['id', 'email', 'name', 'active'] });
+      await this.sessions.revokeAllFor(
+        tx,
+        own.map((user) => user.id),
+      );
+      await audit(
+        tx,
+        AuditAction.RESELLER_SUSPENDED,
+        target.reseller(id),
+        { actorId: by.userId, clientAddress: by.clientAddress },
+        { changes: { suspendedAt: { from: null, to: now.toISOString() } }, reason: why },
+      );
+      return own;
+    });
+    await em.refresh(reseller);
+    for (const user of users ?? []) {
+      if (!user.active) continue;
+      this.mailer.sendLater({
+        to: user.email,
+        subject: `Your ${this.productName} access is suspended`,
+        template: 'reseller-suspended',
+        vars: { name: user.name, resellerName: reseller.name },
+      });
+    }
+    return reseller;
+  }
+
+  /** Undoes a suspension: the licenses answer by their dates again and the users may sign in again. */
+  async reinstate(em: EntityManager, by: Actor, id: string): Promise<Reseller> {
+    const reseller = await em.findOne(Reseller, scopeWhere('Reseller', by, { id }));
+    if (!reseller) throw notFound('reseller');
+    if (!reseller.suspendedAt) return reseller;
+    const suspendedAt = reseller.suspendedAt;
+    const users = await em.fork().transactional(async (tx) => {
+      const changed = await tx.nativeUpdate(Reseller, { id, suspendedAt: { $ne: null } }, { suspendedAt: null, suspensionReason: null });
+      if (changed !== 1) return null;
+      await tx.nativeUpdate(License, { reseller: id }, { resellerSuspendedAt: null });
+      await audit(
+        tx,
+        AuditAction.RESELLER_REINSTATED,
+        target.reseller(id),
+        { actorId: by.userId, clientAddress: by.clientAddress },
+        { changes: { suspendedAt: { from: suspendedAt.toISOString(), to: null } } },
+      );
+      return tx.find(User, { reseller: id, role: Role.RESELLER, active: true }, { fields: ['id', 'email', 'name'] });
+    });
+    await em.refresh(reseller);
+    for (const user of users ?? []) {
+      this.mailer.sendLater({
+        to: user.email,
+        subject: `Your ${this.productName} access is restored`,
+        template: 'reseller-reinstated',
+        vars: { name: user.name, resellerName: reseller.name },
+      });
+    }
     return reseller;
   }
 }

@@ -1,6 +1,6 @@
 // A person who signs in: vendor staff (ADMIN), a reseller's user or a customer's user.
 // Password and TOTP secret are never exposed: only @Field properties reach the schema.
-import { Entity, Enum, Index, ManyToOne, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { Entity, Enum, Index, ManyToOne, PrimaryKey, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
 import { Role } from '../../common/enums';
 import { newId } from '../../common/ids';
@@ -62,4 +62,19 @@ export class User implements Node {
 
   @Property({ type: 'datetime', onUpdate: () => new Date() })
   updatedAt: Date = new Date();
+
+  // Last: the columns below were added by a migration (ALTER TABLE ... ADD COLUMN appends them).
+  @Field(() => Boolean, {
+    description: 'False once deactivated: the account cannot sign in, its sessions and API tokens are ended.',
+  })
+  @Property({ type: 'boolean', default: true })
+  active: boolean & Opt = true;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'datetime', nullable: true })
+  deactivatedAt: Date | null = null;
+
+  @Field(() => String, { description: "Language of the account's e-mails and pages: en or de." })
+  @Property({ type: 'string', length: 5, default: 'en' })
+  locale: string & Opt = 'en';
 }

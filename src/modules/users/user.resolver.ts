@@ -6,6 +6,7 @@ import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { PageArgsType, UserConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import { actorOf } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { User } from './user.entity';
@@ -14,6 +15,21 @@ import { User } from './user.entity';
 export class UserFilter {
   @Field(() => Role, { nullable: true })
   role?: Role | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'true: active accounts only; false: deactivated ones only.' })
+  active?: boolean | null;
+}
+
+@InputType()
+export class UpdateUserInput {
+  @Field(() => String, { nullable: true })
+  name?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: "Staff only, and never on one's own account." })
+  linkedToResellerPortal?: boolean | null;
+
+  @Field(() => String, { nullable: true, description: 'en or de.' })
+  locale?: string | null;
 }
 
 @InputType()
@@ -63,6 +79,34 @@ export class UserResolver {
   })
   resetUserTwoFactor(@Arg('userId', () => ID) userId: string, @Ctx() ctx: Context): Promise<User> {
     return ctx.services.users.resetTwoFactor(ctx.em, requireAuthenticated(ctx), userId, ctx.clientAddress);
+  }
+
+  @Mutation(() => User, {
+    description:
+      "Ends the user's sessions, API tokens and open e-mail/activation tokens; sign-in then fails like a wrong password. Not the last active ADMIN, not oneself.",
+  })
+  deactivateUser(
+    @Arg('userId', () => ID) userId: string,
+    @Arg('reason', () => String, { nullable: true }) reason: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<User> {
+    return ctx.services.users.deactivate(ctx.em, actorOf(requireAuthenticated(ctx), ctx.clientAddress), userId, reason);
+  }
+
+  @Mutation(() => User, { description: 'Undoes a deactivation; 2FA stays as it was.' })
+  reactivateUser(@Arg('userId', () => ID) userId: string, @Ctx() ctx: Context): Promise<User> {
+    return ctx.services.users.reactivate(ctx.em, actorOf(requireAuthenticated(ctx), ctx.clientAddress), userId);
+  }
+
+  @Mutation(() => User, {
+    description: 'Name, RSP link and locale; staff for the users they may manage, anyone for their own name and locale.',
+  })
+  updateUser(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
+    @Ctx() ctx: Context,
+  ): Promise<User> {
+    return ctx.services.users.update(ctx.em, requireAuthenticated(ctx), id, input, ctx.clientAddress);
   }
 
   /** A visible user's reseller and customer are visible by construction (FLOWS.md section 5). */

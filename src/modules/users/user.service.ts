@@ -1,19 +1,21 @@
 // Users: created by admins (any role) and resellers (their own and their customers' users), each
-// invited by e-mail; 2FA can be reset by whoever may see the user. Nobody creates above their scope.
+// invited by e-mail; 2FA can be reset, and the account deactivated, by whoever may see the user. Nobody
+// creates above their scope, nor under a suspended reseller (FLOWS.md section 9).
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
 import { paginate, type PageArgs } from '../../common/pagination';
-import { requiredName } from '../../common/validation';
+import { optionalReason, requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
 import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
-import { audit, AuditAction, target } from '../audit/audit.service';
+import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { PasswordResetService } from '../auth/password-reset.service';
-import type { AuthenticatedPrincipal } from '../auth/principal';
+import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
 import type { SessionService } from '../auth/session.service';
 import { Customer } from '../customers/customer.entity';
 import type { Mailer } from '../mail/mailer';
 import { Reseller } from '../resellers/reseller.entity';
+import { assertResellerOpen } from '../resellers/reseller-suspension';
 import { User } from './user.entity';
 
 export interface CreateUserData {
@@ -25,6 +27,19 @@ export interface CreateUserData {
   linkedToResellerPortal?: boolean | null;
 }
 
+export interface UpdateUserData {
+  name?: string | null;
+  linkedToResellerPortal?: boolean | null;
+  locale?: string | null;
+}
+
+export const LOCALES = ['en', 'de'] as const;
+
+function checkLocale(value: string): string {
+  if (!(LOCALES as readonly string[]).includes(value)) throw badInput(`locale must be one of ${LOCALES.join(', ')}.`, 'locale');
+  return value;
+}
+
 export class UserService {
   constructor(
     private readonly invitations: Pick<PasswordResetService, 'issueInvitation' | 'sendInvitation'>,
@@ -33,9 +48,10 @@ export class UserService {
     private readonly productName: string,
   ) {}
 
-  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null } | null }) {
+  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null; active?: boolean | null } | null }) {
     const parts: FilterQuery<User>[] = [];
     if (args.filter?.role) parts.push({ role: args.filter.role });
+    if (typeof args.filter?.active === 'boolean') parts.push({ active: args.filter.active });
     return paginate(em, User, () => scopeWhere('User', p, ...parts), args, 'createdAt', ['reseller', 'customer']);
   }
 
@@ -83,6 +99,8 @@ export class UserService {
     let user: User;
     try {
       user = await em.fork().transactional(async (tx) => {
+        const resellerId = reseller?.id ?? customer?.reseller.id;
+        if (resellerId) await assertResellerOpen(tx, resellerId);
         const created = tx.create(User, {
           email,
           name,
@@ -124,6 +142,125 @@ export class UserService {
       template: 'two-factor-reset',
       vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString() },
     });
+    return user;
+  }
+
+  /**
+   * Deactivates an account (FLOWS.md section 9): in one transaction it is marked inactive and every
+   * credential ends (sessions of every stage, API tokens, outstanding e-mail and activation tokens). Not
+   * oneself, never the last active admin, also when two admins deactivate each other at once. Deactivating
+   * an inactive account changes nothing and records nothing. The user gets no e-mail.
+   */
+  async deactivate(em: EntityManager, by: Actor, userId: string, reason: string | null | undefined): Promise<User> {
+    const why = optionalReason(reason);
+    const user = await em.findOne(User, scopeWhere('User', by, { id: userId }));
+    if (!user) throw notFound('user');
+    if (user.id === by.userId) throw conflict('You cannot deactivate your own account.', 'userId', 'SELF');
+    if (!user.active) return user;
+    const now = new Date();
+    const done = await em.fork().transactional(async (tx) => {
+      if (user.role === Role.ADMIN) await this.assertNotLastAdmin(tx, user.id);
+      const changed = await tx.nativeUpdate(User, { id: user.id, active: true }, { active: false, deactivatedAt: now, updatedAt: now });
+      // A concurrent deactivation was first: it recorded the event.
+      if (changed !== 1) return false;
+      await this.sessions.revokeAllFor(tx, user.id);
+      await audit(
+        tx,
+        AuditAction.USER_DEACTIVATED,
+        target.user(user),
+        { actorId: by.userId, clientAddress: by.clientAddress },
+        { changes: { active: { from: true, to: false } }, reason: why },
+      );
+      return true;
+    });
+    if (done) Object.assign(user, { active: false, deactivatedAt: now });
+    else await em.refresh(user);
+    return user;
+  }
+
+  /**
+   * The last active admin stays. Every active admin's row is written (to itself) first: on PostgreSQL that
+   * locks them, so of two concurrent deactivations the second waits and then counts without the first's
+   * admin; on SQLite writes run one transaction at a time.
+   */
+  private async assertNotLastAdmin(tx: EntityManager, userId: string): Promise<void> {
+    await tx.nativeUpdate(User, { role: Role.ADMIN, active: true }, { active: true });
+    const others = await tx.count(User, { role: Role.ADMIN, active: true, id: { $ne: userId } });
+    if (others === 0) throw conflict('This is the last active admin account; it cannot be deactivated.', 'userId', 'LAST_ADMIN');
+  }
+
+  /** Undoes a deactivation: the account may sign in again with its password and 2FA as they were. */
+  async reactivate(em: EntityManager, by: Actor, userId: string): Promise<User> {
+    const user = await em.findOne(User, scopeWhere('User', by, { id: userId }));
+    if (!user) throw notFound('user');
+    if (user.active) return user;
+    const done = await em.fork().transactional(async (tx) => {
+      const changed = await tx.nativeUpdate(
+        User,
+        { id: user.id, active: false },
+        { active: true, deactivatedAt: null, updatedAt: new Date() },
+      );
+      if (changed !== 1) return false;
+      await audit(
+        tx,
+        AuditAction.USER_REACTIVATED,
+        target.user(user),
+        { actorId: by.userId, clientAddress: by.clientAddress },
+        { changes: { active: { from: false, to: true } } },
+      );
+      return true;
+    });
+    if (!done) {
+      await em.refresh(user);
+      return user;
+    }
+    Object.assign(user, { active: true, deactivatedAt: null });
+    this.mailer.sendLater({
+      to: user.email,
+      subject: `Your ${this.productName} account was reactivated`,
+      template: 'account-reactivated',
+      vars: { name: user.name, twoFactorEnabled: user.twoFactorEnabled },
+    });
+    return user;
+  }
+
+  /**
+   * Name, reseller-portal link and locale (FLOWS.md section 9): staff for the users they may manage; every
+   * user for their own name and locale, never their own reseller-portal link. Unchanged input writes nothing.
+   */
+  async update(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    id: string,
+    input: UpdateUserData,
+    clientAddress: string | null,
+  ): Promise<User> {
+    const user = await this.findVisible(em, p, id);
+    if (!user) throw notFound('user');
+    const own = user.id === p.userId;
+    if (!own && p.role !== Role.ADMIN && p.role !== Role.RESELLER) throw forbidden("Only staff may change other users' accounts.");
+    const wanted: Partial<Pick<User, 'name' | 'linkedToResellerPortal' | 'locale'>> = {};
+    if (input.name !== undefined && input.name !== null) wanted.name = requiredName(input.name);
+    if (input.locale !== undefined && input.locale !== null) wanted.locale = checkLocale(input.locale);
+    if (input.linkedToResellerPortal !== undefined && input.linkedToResellerPortal !== null) {
+      wanted.linkedToResellerPortal = input.linkedToResellerPortal;
+    }
+    const changes = changesOf(user, wanted);
+    if (own && changes.linkedToResellerPortal) throw forbidden('Your own reseller-portal link is changed by your administrator.');
+    if (Object.keys(changes).length === 0) return user;
+    await em.transactional(async (tx) => {
+      Object.assign(user, wanted);
+      await audit(tx, AuditAction.USER_UPDATED, target.user(user), { actorId: p.userId, clientAddress }, { changes });
+    });
+    if (!own && user.active) {
+      const actor = await em.findOneOrFail(User, p.userId);
+      this.mailer.sendLater({
+        to: user.email,
+        subject: `Your ${this.productName} account was changed`,
+        template: 'account-changed',
+        vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString(), fields: Object.keys(changes).join(', ') },
+      });
+    }
     return user;
   }
 }
