@@ -1,12 +1,16 @@
 // A suspended reseller (FLOWS.md section 9): nothing new is created under it. The check runs inside the
-// creating transaction, where on PostgreSQL it share-locks the reseller's row: a concurrent suspension
-// (which updates that row first) waits for the creation to commit, and its copy of the suspension onto
-// the reseller's licenses then includes the new ones; a creation after the suspension sees it and fails.
-// (On SQLite the ORM's single connection runs one transaction at a time.)
+// creating transaction and holds off a concurrent suspension until that transaction ends:
+// - PostgreSQL: it share-locks the reseller's row. A suspension (which updates that row first) waits for
+//   the creation to commit, and its copy of the suspension onto the reseller's licenses then includes the
+//   new ones; a creation after the suspension sees it and fails. Creations do not wait for each other.
+// - SQLite: it is a write that changes nothing (the one writer's lock, taken with the busy timeout like
+//   any first write; a read first would make the later insert fail at once with SQLITE_BUSY when another
+//   process wrote meanwhile), matching only an open reseller.
 import type { EntityManager } from '@mikro-orm/core';
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { isPostgres } from '../../db/sql';
 import { forbidden } from '../../errors';
+import { Reseller } from './reseller.entity';
 
 export const RESELLER_SUSPENDED = 'RESELLER_SUSPENDED';
 
@@ -15,9 +19,14 @@ export const resellerSuspended = () =>
 
 /** Throws FORBIDDEN (RESELLER_SUSPENDED) when the reseller is suspended. Call inside the creating transaction. */
 export async function assertResellerOpen(tx: EntityManager, resellerId: string): Promise<void> {
+  if (!isPostgres(tx)) {
+    const open = await tx.nativeUpdate(Reseller, { id: resellerId, suspendedAt: null }, { suspendedAt: null });
+    if (open !== 1) throw resellerSuspended();
+    return;
+  }
   const connection = tx.getConnection() as AbstractSqlConnection;
   const rows = (await connection.execute(
-    `select suspended_at from reseller where id = ?${isPostgres(tx) ? ' for share' : ''}`,
+    'select suspended_at from reseller where id = ? for share',
     [resellerId],
     'all',
     tx.getTransactionContext(),
