@@ -28,10 +28,16 @@ import { dropPgSchema } from '../helpers/server';
 const DAY = 86_400_000;
 const NOW = new Date(Date.UTC(2030, 5, 15, 12, 0, 0));
 const at = (ms: number) => new Date(NOW.getTime() + ms);
-const STATUSES = [LicenseStatus.PENDING, LicenseStatus.ACTIVE, LicenseStatus.EXPIRED, LicenseStatus.REVOKED];
+const STATUSES = [LicenseStatus.PENDING, LicenseStatus.ACTIVE, LicenseStatus.EXPIRED, LicenseStatus.REVOKED, LicenseStatus.SUSPENDED];
 
-/** Validity windows at the status boundaries (and one whose window is inverted: EXPIRED wins over PENDING). */
-const WINDOWS: { validFrom: Date; validUntil: Date; revokedAt: Date | null }[] = [
+type Window = { validFrom: Date; validUntil: Date; revokedAt: Date | null; suspendedAt?: Date; resellerSuspendedAt?: Date };
+
+/**
+ * Validity windows at the status boundaries (and one whose window is inverted: EXPIRED wins over PENDING),
+ * and suspensions (the license's own or its reseller's) over each kind of window: REVOKED wins over
+ * SUSPENDED, SUSPENDED over every date.
+ */
+const WINDOWS: Window[] = [
   { validFrom: at(-DAY), validUntil: at(DAY), revokedAt: null },
   { validFrom: NOW, validUntil: at(DAY), revokedAt: null },
   { validFrom: at(1), validUntil: at(DAY), revokedAt: null },
@@ -41,6 +47,10 @@ const WINDOWS: { validFrom: Date; validUntil: Date; revokedAt: Date | null }[] =
   { validFrom: at(-DAY), validUntil: at(DAY), revokedAt: at(-1) },
   { validFrom: at(-2 * DAY), validUntil: at(-DAY), revokedAt: at(-DAY) },
   { validFrom: at(DAY), validUntil: at(2 * DAY), revokedAt: at(-DAY) },
+  { validFrom: at(-DAY), validUntil: at(DAY), revokedAt: null, suspendedAt: at(-1) },
+  { validFrom: at(DAY), validUntil: at(2 * DAY), revokedAt: null, resellerSuspendedAt: at(-DAY) },
+  { validFrom: at(-2 * DAY), validUntil: at(-DAY), revokedAt: null, suspendedAt: at(-DAY), resellerSuspendedAt: at(-DAY) },
+  { validFrom: at(-DAY), validUntil: at(DAY), revokedAt: at(-1), suspendedAt: at(-DAY) },
 ];
 
 interface Data {
@@ -247,7 +257,9 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
   it('answers every role x status subset x kind x customer x expiresBefore with the same licenses through the ORM, the SQL, the page and the nested page', async function () {
     this.timeout(120_000);
     const service = new LicenseService(reader, () => NOW);
-    const statusSets = Array.from({ length: 16 }, (_, bits) => STATUSES.filter((_, i) => bits & (1 << i)));
+    const statusSets = Array.from({ length: 1 << STATUSES.length }, (_, bits) => STATUSES.filter((_, i) => bits & (1 << i)));
+    // Every status occurs in the data, so that each condition is tried on rows it must and must not match.
+    expect(new Set(d.licenses.map((l) => licenseStatus(l, NOW)))).to.have.keys(...STATUSES);
     // None, one of its own (for R0 and C0), a foreign one.
     const customerIds = [undefined, d.customers[0]!.id, d.customers[2]!.id];
     let combinations = 0;
@@ -296,7 +308,7 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
         expect(nested, `${label} nested ${status.join(',')}`).to.deep.equal(want);
       }
     }
-    expect(combinations).to.equal(distinct.length * 16 * 3 * 3 * 3);
+    expect(combinations).to.equal(distinct.length * statusSets.length * 3 * 3 * 3);
   });
 
   it('renders one statement text per shape of filter, whoever asks and whatever the values', () => {
