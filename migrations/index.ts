@@ -6,6 +6,7 @@ import { Migration20261129025200_LicenseReminders } from './Migration20261129025
 import { Migration20261130130000_ApiTokenPurpose } from './Migration20261130130000_ApiTokenPurpose';
 import { Migration20261130150000_AuditChanges } from './Migration20261130150000_AuditChanges';
 import { Migration20261130170000_AccountLifecycle } from './Migration20261130170000_AccountLifecycle';
+import { Migration20261130180000_LicenseLifecycle } from './Migration20261130180000_LicenseLifecycle';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
@@ -13,4 +14,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261130130000_ApiTokenPurpose', class: Migration20261130130000_ApiTokenPurpose },
   { name: 'Migration20261130150000_AuditChanges', class: Migration20261130150000_AuditChanges },
   { name: 'Migration20261130170000_AccountLifecycle', class: Migration20261130170000_AccountLifecycle },
+  { name: 'Migration20261130180000_LicenseLifecycle', class: Migration20261130180000_LicenseLifecycle },
 ];

@@ -73,7 +73,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     passwordReset,
     passwordChange,
     resellers: new ResellerService(sessions, mailer, config.totpIssuer),
-    customers: new CustomerService(),
+    customers: new CustomerService(mailer, config.totpIssuer),
     licenses: new LicenseService(reader),
     users: new UserService(passwordReset, sessions, mailer, config.totpIssuer),
     apiTokens: new ApiTokenService(mailer, config.totpIssuer),

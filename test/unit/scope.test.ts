@@ -22,6 +22,7 @@ import { CustomerService } from '../../src/modules/customers/customer.service';
 import { License, licenseStatus } from '../../src/modules/licenses/license.entity';
 import { LicenseService, type LicenseFilterData } from '../../src/modules/licenses/license.service';
 import { Reseller } from '../../src/modules/resellers/reseller.entity';
+import type { Mailer } from '../../src/modules/mail/mailer';
 import { User } from '../../src/modules/users/user.entity';
 import { dropPgSchema } from '../helpers/server';
 
@@ -334,7 +335,8 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
   });
 
   it('answers createCustomer by a reseller user without a reseller with NOT_FOUND, not a crash', async () => {
-    const service = new CustomerService();
+    // create() sends no e-mail: no mailer is needed.
+    const service = new CustomerService({} as Mailer, 'License Portal');
     const error = await service.create(fork(), principal(Role.RESELLER, null, null), { name: 'Orphan' }, null).then(
       () => null,
       (e: unknown) => e,

@@ -64,8 +64,9 @@ const OWNERS: { readonly [K in keyof Scoped]: Owners<Scoped[K]> } = {
   Reseller: { reseller: ['id'], customer: [] },
   // A reseller sees its own users and its customers' users.
   User: { reseller: ['reseller', 'customer.reseller'], customer: ['customer'] },
-  // Events carry the ids of whose they are (audit()); customers' users see no events.
-  AuditEvent: { reseller: ['resellerId'], customer: [] },
+  // Events carry the ids of whose they are (audit()); a transfer's events are also the former reseller's.
+  // Customers' users see no events.
+  AuditEvent: { reseller: ['resellerId', 'formerResellerId'], customer: [] },
 };
 
 /** The entities with a scope, by name ('License', 'Customer', ...). */

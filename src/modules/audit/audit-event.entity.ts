@@ -9,6 +9,8 @@ import { Node } from '../../common/node';
 @Entity({ tableName: 'audit_event' })
 @Index({ properties: ['at', 'id'] })
 @Index({ properties: ['resellerId', 'at', 'id'] })
+@Index({ properties: ['targetId', 'at', 'id'] })
+@Index({ properties: ['formerResellerId', 'at', 'id'] })
 export class AuditEvent implements Node {
   @Field(() => ID)
   @PrimaryKey({ type: 'string', length: 32 })
@@ -56,4 +58,11 @@ export class AuditEvent implements Node {
   @Field(() => String, { nullable: true, description: 'The reason given with the change, when one was asked for.' })
   @Property({ type: 'text', nullable: true })
   reason: string | null = null;
+
+  /**
+   * Set on events of a transfer between resellers (FLOWS.md section 10): the reseller the object left,
+   * which sees the event too (scope.ts).
+   */
+  @Property({ type: 'string', length: 32, nullable: true })
+  formerResellerId: string | null = null;
 }

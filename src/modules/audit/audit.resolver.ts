@@ -1,5 +1,5 @@
 // The audit log: newest first, scoped per FLOWS.md section 5; the actor shows only when visible.
-import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Query, Resolver, Root } from 'type-graphql';
 import { loadById } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
@@ -10,11 +10,27 @@ import { User } from '../users/user.entity';
 import { AuditEvent } from './audit-event.entity';
 import { listAuditEvents } from './audit.service';
 
+@InputType({ description: "Narrows the audit log, e.g. to one license's history." })
+export class AuditEventFilter {
+  @Field(() => ID, { nullable: true })
+  targetId?: string | null;
+
+  @Field(() => String, { nullable: true })
+  action?: string | null;
+
+  @Field(() => Date, { nullable: true, description: 'Events at or after this instant.' })
+  since?: Date | null;
+}
+
 @Resolver(() => AuditEvent)
 export class AuditResolver {
   @Query(() => AuditEventConnection)
-  async auditEvents(@Args(() => PageArgsType) args: PageArgsType, @Ctx() ctx: Context): Promise<AuditEventConnection> {
-    const page = await listAuditEvents(ctx.em, requireAuthenticated(ctx), args);
+  async auditEvents(
+    @Args(() => PageArgsType) args: PageArgsType,
+    @Arg('filter', () => AuditEventFilter, { nullable: true }) filter: AuditEventFilter | null,
+    @Ctx() ctx: Context,
+  ): Promise<AuditEventConnection> {
+    const page = await listAuditEvents(ctx.em, requireAuthenticated(ctx), { ...args, filter });
     return AuditEventConnection.from(page);
   }
 

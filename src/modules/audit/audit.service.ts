@@ -1,9 +1,10 @@
 // Records audit events inside the caller's unit of work, so an event commits with its change or not at
 // all. The vocabulary is closed (AuditAction, AuditTargetType), and whose event it is (the reseller and
 // customer scope of FLOWS.md section 5) is derived from the target in one place, not by each caller.
-import type { EntityManager } from '@mikro-orm/core';
+import type { EntityManager, FilterQuery } from '@mikro-orm/core';
 import { paginate, type PageArgs } from '../../common/pagination';
 import { scopeOf, scopeWhere } from '../access/scope';
+import { checkDate } from '../licenses/license-rules';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import type { User } from '../users/user.entity';
@@ -33,7 +34,18 @@ export enum AuditAction {
   CUSTOMER_CREATED = 'CUSTOMER_CREATED',
   CUSTOMER_UPDATED = 'CUSTOMER_UPDATED',
   LICENSE_CREATED = 'LICENSE_CREATED',
+  CUSTOMER_TRANSFERRED = 'CUSTOMER_TRANSFERRED',
   LICENSE_UPDATED = 'LICENSE_UPDATED',
+  /** validUntil moved later. */
+  LICENSE_RENEWED = 'LICENSE_RENEWED',
+  /** kind MDM -> MOBILE_SECURITY. */
+  LICENSE_UPGRADED = 'LICENSE_UPGRADED',
+  LICENSE_SUSPENDED = 'LICENSE_SUSPENDED',
+  LICENSE_REINSTATED = 'LICENSE_REINSTATED',
+  /** To another customer of the same reseller. */
+  LICENSE_MOVED = 'LICENSE_MOVED',
+  /** With its customer, to another reseller. */
+  LICENSE_TRANSFERRED = 'LICENSE_TRANSFERRED',
   LICENSE_REVOKED = 'LICENSE_REVOKED',
 }
 
@@ -52,8 +64,8 @@ export type AuditTarget =
   | { type: AuditTargetType.User; user: UserLike }
   | { type: AuditTargetType.ApiToken; id: string; owner: UserLike }
   | { type: AuditTargetType.Reseller; id: string }
-  | { type: AuditTargetType.Customer; id: string; resellerId: string }
-  | { type: AuditTargetType.License; id: string; customerId: string; resellerId: string }
+  | { type: AuditTargetType.Customer; id: string; resellerId: string; formerResellerId?: string }
+  | { type: AuditTargetType.License; id: string; customerId: string; resellerId: string; formerResellerId?: string }
   | null;
 
 /** Who acted (null: the system or an anonymous caller) and from where. */
@@ -89,16 +101,33 @@ async function auditScopeOfUser(em: EntityManager, user: UserLike): Promise<{ re
   return { resellerId: customer?.reseller.id ?? null, customerId: scope.id };
 }
 
-/** The audit log as the principal may see it, newest first. */
-export function listAuditEvents(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
-  return paginate(em, AuditEvent, () => scopeWhere('AuditEvent', p), args, 'at');
+export interface AuditEventFilterData {
+  targetId?: string | null;
+  action?: string | null;
+  since?: Date | null;
+}
+
+/** The audit log as the principal may see it, newest first; narrowed e.g. to one object's history. */
+export function listAuditEvents(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: AuditEventFilterData | null }) {
+  const filter = args.filter ?? {};
+  const parts: FilterQuery<AuditEvent>[] = [];
+  if (filter.targetId) parts.push({ targetId: filter.targetId });
+  if (filter.action) parts.push({ action: filter.action });
+  if (filter.since) parts.push({ at: { $gte: checkDate(filter.since, 'since') } });
+  return paginate(em, AuditEvent, () => scopeWhere('AuditEvent', p, ...parts), args, 'at');
 }
 
 export function findVisibleAuditEvent(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<AuditEvent | null> {
   return em.findOne(AuditEvent, scopeWhere('AuditEvent', p, { id }));
 }
 
-async function eventScopeOf(em: EntityManager, t: AuditTarget): Promise<{ resellerId: string | null; customerId: string | null }> {
+interface EventScope {
+  resellerId: string | null;
+  customerId: string | null;
+  formerResellerId?: string | null;
+}
+
+async function eventScopeOf(em: EntityManager, t: AuditTarget): Promise<EventScope> {
   if (t === null) return { resellerId: null, customerId: null };
   switch (t.type) {
     case AuditTargetType.User:
@@ -108,9 +137,9 @@ async function eventScopeOf(em: EntityManager, t: AuditTarget): Promise<{ resell
     case AuditTargetType.Reseller:
       return { resellerId: t.id, customerId: null };
     case AuditTargetType.Customer:
-      return { resellerId: t.resellerId, customerId: t.id };
+      return { resellerId: t.resellerId, customerId: t.id, formerResellerId: t.formerResellerId ?? null };
     case AuditTargetType.License:
-      return { resellerId: t.resellerId, customerId: t.customerId };
+      return { resellerId: t.resellerId, customerId: t.customerId, formerResellerId: t.formerResellerId ?? null };
   }
 }
 
@@ -152,6 +181,7 @@ export async function audit(
     targetId: t ? targetIdOf(t) : null,
     resellerId: scope.resellerId,
     customerId: scope.customerId,
+    formerResellerId: scope.formerResellerId ?? null,
     clientAddress: by.clientAddress ?? null,
     at: new Date(),
     changes: details.changes && Object.keys(details.changes).length > 0 ? JSON.stringify(details.changes) : null,

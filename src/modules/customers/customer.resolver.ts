@@ -6,6 +6,7 @@ import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import { actorOf } from '../auth/principal';
 import { LicenseFilter } from '../licenses/license.inputs';
 import { Reseller } from '../resellers/reseller.entity';
 import { Customer } from './customer.entity';
@@ -39,6 +40,18 @@ export class CustomerResolver {
     @Ctx() ctx: Context,
   ): Promise<Customer> {
     return ctx.services.customers.update(ctx.em, requireAuthenticated(ctx), id, input, ctx.clientAddress);
+  }
+
+  @Mutation(() => Customer, {
+    description: 'Admins: the customer, its licenses and its users move to another reseller in one transaction.',
+  })
+  transferCustomer(
+    @Arg('customerId', () => ID) customerId: string,
+    @Arg('toResellerId', () => ID) toResellerId: string,
+    @Arg('reason', () => String) reason: string,
+    @Ctx() ctx: Context,
+  ): Promise<Customer> {
+    return ctx.services.customers.transfer(ctx.em, actorOf(requireAuthenticated(ctx), ctx.clientAddress), customerId, toResellerId, reason);
   }
 
   /** A visible customer's reseller is visible by construction (FLOWS.md section 5). */

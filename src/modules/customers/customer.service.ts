@@ -1,18 +1,23 @@
-// Customers: an admin creates them for any reseller, a reseller user for its own reseller only.
+// Customers: an admin creates them for any reseller, a reseller user for its own reseller only; an admin
+// transfers one, with its licenses and users, to another reseller (FLOWS.md section 10).
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
 import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
-import { requiredName } from '../../common/validation';
-import { badInput, notFound } from '../../errors';
+import { requiredName, requiredReason } from '../../common/validation';
+import { newId } from '../../common/ids';
+import { badInput, isAppError, notFound } from '../../errors';
 import { toFilter, within } from '../access/condition';
 import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
-import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
+import { AuditEvent } from '../audit/audit-event.entity';
+import { audit, AuditAction, AuditTargetType, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
-import type { AuthenticatedPrincipal } from '../auth/principal';
+import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
 import { License } from '../licenses/license.entity';
 import { statusCondition } from '../licenses/license-status';
 import { Reseller } from '../resellers/reseller.entity';
-import { assertResellerOpen } from '../resellers/reseller-suspension';
+import { assertResellerOpen, RESELLER_SUSPENDED } from '../resellers/reseller-suspension';
+import type { Mailer } from '../mail/mailer';
+import { User } from '../users/user.entity';
 import { Customer } from './customer.entity';
 
 export interface CustomerFilterData {
@@ -43,7 +48,15 @@ function optionalEmail(value: string | null | undefined): string | null | undefi
   return validEmail(value, 'contactEmail');
 }
 
+/** Audit events inserted per statement when a transfer writes one per license. */
+const EVENT_BATCH = 500;
+
 export class CustomerService {
+  constructor(
+    private readonly mailer: Mailer,
+    private readonly productName: string,
+  ) {}
+
   filterCondition(p: AuthenticatedPrincipal, filter: CustomerFilterData | null | undefined, now = new Date()): FilterQuery<Customer> {
     const parts: FilterQuery<Customer>[] = [];
     if (filter?.search?.trim()) {
@@ -139,5 +152,78 @@ export class CustomerService {
     const active = toFilter(statusCondition(LicenseStatus.ACTIVE, now));
     const rows = await em.find(License, within<License>({ customer: { $in: [...customerIds] } }, active), { fields: ['customer'] });
     return new Set(rows.map((row) => row.customer.id));
+  }
+
+  /**
+   * Moves a customer, all its licenses and (through the customer) its users to another reseller, in one
+   * transaction (FLOWS.md section 10). Afterwards every path of the former reseller misses the customer,
+   * and the new one's finds it. The transfer and each license's move are audited once, visible to both
+   * resellers (AuditEvent.formerResellerId); both resellers' users are told. Admins only (the shield).
+   */
+  async transfer(em: EntityManager, by: Actor, customerId: string, toResellerId: string, reason: string): Promise<Customer> {
+    const why = requiredReason(reason);
+    const customer = await em.findOne(Customer, scopeWhere('Customer', by, { id: customerId }), { populate: ['reseller'] });
+    if (!customer) throw notFound('customer');
+    const to = await em.findOne(Reseller, scopeWhere('Reseller', by, { id: toResellerId }));
+    if (!to) throw notFound('reseller');
+    const from = customer.reseller.getEntity();
+    if (to.id === from.id) throw badInput('The customer already belongs to this reseller.', 'toResellerId', 'SAME_RESELLER');
+    const suspendedTarget = () =>
+      badInput('The reseller is suspended: nothing can be transferred to it.', 'toResellerId', RESELLER_SUSPENDED);
+    if (to.suspendedAt) throw suspendedTarget();
+    const now = new Date();
+    const by_ = { actorId: by.userId, clientAddress: by.clientAddress };
+    await em.fork().transactional(async (tx) => {
+      await assertResellerOpen(tx, to.id).catch((error: unknown) => {
+        throw isAppError(error) && error.extensions.reason === RESELLER_SUSPENDED ? suspendedTarget() : error;
+      });
+      // The customer row first (conditional on its reseller as read): creations under it in flight finish
+      // before, later ones see the new reseller (assertCustomerOpen); a concurrent transfer wins or loses whole.
+      const moved = await tx.nativeUpdate(Customer, { id: customer.id, reseller: from.id }, { reseller: to.id, updatedAt: now });
+      if (moved !== 1) throw notFound('customer');
+      const licenses = await tx.find(License, { customer: customer.id }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } });
+      await tx.nativeUpdate(License, { customer: customer.id }, { reseller: to.id, resellerSuspendedAt: null, updatedAt: now });
+      const changes = { resellerId: { from: from.id, to: to.id } };
+      await audit(
+        tx,
+        AuditAction.CUSTOMER_TRANSFERRED,
+        { type: AuditTargetType.Customer, id: customer.id, resellerId: to.id, formerResellerId: from.id },
+        by_,
+        { changes, reason: why },
+      );
+      const events = licenses.map((license) => ({
+        id: newId('AuditEvent'),
+        action: AuditAction.LICENSE_TRANSFERRED,
+        actorId: by.userId,
+        targetType: AuditTargetType.License,
+        targetId: license.id,
+        resellerId: to.id,
+        customerId: customer.id,
+        formerResellerId: from.id,
+        clientAddress: by.clientAddress,
+        at: now,
+        changes: JSON.stringify(changes),
+        reason: why,
+      }));
+      for (let i = 0; i < events.length; i += EVENT_BATCH) await tx.insertMany(AuditEvent, events.slice(i, i + EVENT_BATCH));
+    });
+    await em.refresh(customer);
+    const staff = await em.find(
+      User,
+      { reseller: { $in: [from.id, to.id] }, role: Role.RESELLER, active: true },
+      { fields: ['email', 'name', 'reseller'] },
+    );
+    for (const user of staff) {
+      const gained = user.reseller?.id === to.id;
+      this.mailer.sendLater({
+        to: user.email,
+        subject: gained
+          ? `${this.productName}: customer ${customer.name} was transferred to ${to.name}`
+          : `${this.productName}: customer ${customer.name} was transferred away from ${from.name}`,
+        template: 'customer-transferred',
+        vars: { name: user.name, customerName: customer.name, fromName: from.name, toName: to.name, gained },
+      });
+    }
+    return customer;
   }
 }

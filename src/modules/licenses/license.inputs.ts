@@ -46,6 +46,9 @@ export class UpdateLicenseInput {
   @Field(() => Int, { nullable: true })
   seats?: number | null;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'A later end is a renewal.' })
   validUntil?: Date | null;
+
+  @Field(() => LicenseKind, { nullable: true, description: 'Upgrade MDM -> MOBILE_SECURITY only; a downgrade is BAD_USER_INPUT.' })
+  kind?: LicenseKind | null;
 }

@@ -107,6 +107,21 @@ export class LicenseResolver {
     return ctx.services.licenses.revoke(ctx.em, requireAuthenticated(ctx), id, ctx.clientAddress);
   }
 
+  @Mutation(() => License, { description: 'Staff, within their scope.' })
+  suspendLicense(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: Context): Promise<License> {
+    return ctx.services.licenses.suspend(ctx.em, requireAuthenticated(ctx), id, reason, ctx.clientAddress);
+  }
+
+  @Mutation(() => License, { description: "Staff: lifts the license's own suspension." })
+  reinstateLicense(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<License> {
+    return ctx.services.licenses.reinstate(ctx.em, requireAuthenticated(ctx), id, ctx.clientAddress);
+  }
+
+  @Mutation(() => License, { description: 'Staff: to another customer of the same reseller.' })
+  moveLicense(@Arg('id', () => ID) id: string, @Arg('toCustomerId', () => ID) toCustomerId: string, @Ctx() ctx: Context): Promise<License> {
+    return ctx.services.licenses.move(ctx.em, requireAuthenticated(ctx), id, toCustomerId, ctx.clientAddress);
+  }
+
   @FieldResolver(() => LicenseStatus)
   status(@Root() license: Parent<License>): LicenseStatus {
     return licenseStatus(license, new Date());

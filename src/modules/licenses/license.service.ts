@@ -6,14 +6,15 @@ import { decodeCursor, keysetSql, pageOf, pageSize, type Page, type PageArgs } f
 import type { Reader } from '../../db/reader';
 import { and, sql } from '../../db/sql';
 import { badInput, notFound } from '../../errors';
-import { checkDate, checkIdempotencyKey, checkSeats, checkWindow } from './license-rules';
+import { requiredReason } from '../../common/validation';
+import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
 import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
 import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
-import { audit, AuditAction, changesOf, target, type AuditBy } from '../audit/audit.service';
+import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
-import { assertResellerOpen } from '../resellers/reseller-suspension';
+import { assertCustomerOpen } from '../resellers/reseller-suspension';
 import { generateLicenseKey } from './license-key';
 import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
@@ -46,7 +47,7 @@ export const MAX_KEY_ATTEMPTS = 4;
  * API and by the CSV import. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED).
  */
 export async function persistNewLicense(tx: EntityManager, data: NewLicense, by: AuditBy): Promise<License> {
-  await assertResellerOpen(tx, data.customer.reseller.id);
+  await assertCustomerOpen(tx, data.customer.id, data.customer.reseller.id);
   const now = new Date();
   const license = tx.create(License, {
     key: generateLicenseKey(),
@@ -83,6 +84,7 @@ export interface CreateLicenseData {
 export interface UpdateLicenseData {
   seats?: number | null;
   validUntil?: Date | null;
+  kind?: LicenseKind | null;
 }
 
 export class LicenseService {
@@ -244,6 +246,11 @@ export class LicenseService {
     }
   }
 
+  /**
+   * Seats, end date and kind (FLOWS.md section 10). A later end is a renewal, MDM -> MOBILE_SECURITY an
+   * upgrade (the other way is BAD_USER_INPUT); each kind of change is its own audit event with its
+   * { from, to }, in one transaction. A revoked license cannot be changed; unchanged input writes nothing.
+   */
   async update(
     em: EntityManager,
     p: AuthenticatedPrincipal,
@@ -256,12 +263,110 @@ export class LicenseService {
     if (license.revokedAt) throw badInput('A revoked license cannot be changed.', 'id');
     const seats = input.seats !== undefined && input.seats !== null ? checkSeats(input.seats) : license.seats;
     const { validUntil } = checkWindow(license.validFrom, input.validUntil ?? license.validUntil, this.now());
-    const changes = changesOf(license, { seats, validUntil });
+    const kind = input.kind !== undefined && input.kind !== null ? checkKind(input.kind) : license.kind;
+    if (license.kind === LicenseKind.MOBILE_SECURITY && kind === LicenseKind.MDM) {
+      throw badInput('A license can be upgraded from MDM to MOBILE_SECURITY, not downgraded.', 'kind', 'DOWNGRADE');
+    }
+    const renewed = validUntil.getTime() > license.validUntil.getTime();
+    const events: [AuditAction, Changes][] = renewed
+      ? [
+          [AuditAction.LICENSE_UPGRADED, changesOf(license, { kind })],
+          [AuditAction.LICENSE_RENEWED, changesOf(license, { validUntil })],
+          [AuditAction.LICENSE_UPDATED, changesOf(license, { seats })],
+        ]
+      : [
+          [AuditAction.LICENSE_UPGRADED, changesOf(license, { kind })],
+          [AuditAction.LICENSE_UPDATED, changesOf(license, { seats, validUntil })],
+        ];
+    const changed = events.filter(([, changes]) => Object.keys(changes).length > 0);
+    if (changed.length === 0) return license;
     await em.transactional(async (tx) => {
-      license.seats = seats;
-      license.validUntil = validUntil;
-      await audit(tx, AuditAction.LICENSE_UPDATED, target.license(license), { actorId: p.userId, clientAddress }, { changes });
+      Object.assign(license, { seats, validUntil, kind });
+      for (const [action, changes] of changed) {
+        await audit(tx, action, target.license(license), { actorId: p.userId, clientAddress }, { changes });
+      }
     });
+    return license;
+  }
+
+  /**
+   * Suspends a license (e.g. its customer has not paid): status SUSPENDED until reinstated. Suspending a
+   * suspended license changes nothing; a revoked one cannot be suspended (BAD_USER_INPUT).
+   */
+  async suspend(em: EntityManager, p: AuthenticatedPrincipal, id: string, reason: string, clientAddress: string | null): Promise<License> {
+    const why = requiredReason(reason);
+    const license = await this.findVisible(em, p, id);
+    if (!license) throw notFound('license');
+    if (license.revokedAt) throw badInput('A revoked license cannot be suspended.', 'id', 'REVOKED');
+    if (license.suspendedAt) return license;
+    const now = this.now();
+    await em.transactional(async (tx) => {
+      license.suspendedAt = now;
+      const changes = { suspendedAt: { from: null, to: now.toISOString() } };
+      await audit(
+        tx,
+        AuditAction.LICENSE_SUSPENDED,
+        target.license(license),
+        { actorId: p.userId, clientAddress },
+        { changes, reason: why },
+      );
+    });
+    return license;
+  }
+
+  /** Lifts the license's own suspension (a suspended reseller's licenses stay SUSPENDED until it is reinstated). */
+  async reinstate(em: EntityManager, p: AuthenticatedPrincipal, id: string, clientAddress: string | null): Promise<License> {
+    const license = await this.findVisible(em, p, id);
+    if (!license) throw notFound('license');
+    if (license.revokedAt) throw badInput('A revoked license cannot be reinstated.', 'id', 'REVOKED');
+    if (!license.suspendedAt) return license;
+    const changes = { suspendedAt: { from: license.suspendedAt.toISOString(), to: null } };
+    await em.transactional(async (tx) => {
+      license.suspendedAt = null;
+      await audit(tx, AuditAction.LICENSE_REINSTATED, target.license(license), { actorId: p.userId, clientAddress }, { changes });
+    });
+    return license;
+  }
+
+  /**
+   * Moves a license booked on the wrong customer to another customer of the same reseller. The target must
+   * be visible (else NOT_FOUND) and the license's reseller's (else BAD_USER_INPUT); a revoked license stays.
+   */
+  async move(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    id: string,
+    toCustomerId: string,
+    clientAddress: string | null,
+  ): Promise<License> {
+    const license = await this.findVisible(em, p, id);
+    if (!license) throw notFound('license');
+    const to = await em.findOne(Customer, scopeWhere('Customer', p, { id: toCustomerId }));
+    if (!to) throw notFound('customer');
+    if (to.reseller.id !== license.reseller.id) {
+      throw badInput("A license moves only among its reseller's customers; transferCustomer moves a customer.", 'toCustomerId');
+    }
+    if (license.revokedAt) throw badInput('A revoked license cannot be moved.', 'id', 'REVOKED');
+    const from = license.customer.id;
+    if (from === to.id) return license;
+    await em.fork().transactional(async (tx) => {
+      await assertCustomerOpen(tx, to.id, license.reseller.id);
+      // Conditional on what was read: a concurrent transfer or move of this license wins, this one fails.
+      const moved = await tx.nativeUpdate(
+        License,
+        { id: license.id, customer: from, reseller: license.reseller.id },
+        { customer: to.id, updatedAt: this.now() },
+      );
+      if (moved !== 1) throw notFound('license');
+      await audit(
+        tx,
+        AuditAction.LICENSE_MOVED,
+        target.license({ id: license.id, customer: to, reseller: license.reseller }),
+        { actorId: p.userId, clientAddress },
+        { changes: { customerId: { from, to: to.id } } },
+      );
+    });
+    await em.refresh(license);
     return license;
   }
 

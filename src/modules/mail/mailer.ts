@@ -20,7 +20,8 @@ export type MailTemplate =
   | 'account-changed'
   | 'account-reactivated'
   | 'reseller-suspended'
-  | 'reseller-reinstated';
+  | 'reseller-reinstated'
+  | 'customer-transferred';
 
 export interface MailMessage {
   to: string;
