@@ -5,12 +5,17 @@
 //   3. filters obey visibility;
 //   4. the audit log is scoped and newest first.
 // Fixture: resellers A and B, customers A1 (of A) and B1 (of B), a license on each, users ADMIN,
-// RESELLER of A, RESELLER of B, CUSTOMER of A1, CUSTOMER of B1 (a target only).
+// RESELLER of A, RESELLER of B, CUSTOMER of A1, CUSTOMER of B1 (a target only). Mutations that take
+// access away or change accounts (FLOWS.md section 9) act on objects made for their row (fresh users
+// of the target side, a fresh reseller, a stand-in of the principal for its own account), never on
+// the fixture.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Role } from '../../src/common/enums';
 import type { Customer } from '../../src/modules/customers/customer.entity';
-import type { Reseller } from '../../src/modules/resellers/reseller.entity';
+import { License } from '../../src/modules/licenses/license.entity';
+import { Reseller } from '../../src/modules/resellers/reseller.entity';
+import { User } from '../../src/modules/users/user.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
 import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -20,7 +25,7 @@ type Json = any;
 type Principal = 'admin' | 'resA' | 'resB' | 'custA1';
 type UserKey = Principal | 'custB1';
 type Side = 'A' | 'B';
-type Outcome = 'data' | 'null' | 'NOT_FOUND' | 'FORBIDDEN' | 'BAD_USER_INPUT';
+type Outcome = 'data' | 'null' | 'NOT_FOUND' | 'FORBIDDEN' | 'BAD_USER_INPUT' | 'CONFLICT';
 
 const PRINCIPALS: readonly Principal[] = ['admin', 'resA', 'resB', 'custA1'];
 const USERS: readonly UserKey[] = ['admin', 'resA', 'resB', 'custA1', 'custB1'];
@@ -76,11 +81,13 @@ async function snapshot() {
       account_token: await count('account_token'),
       audit_event: await count('audit_event'),
     },
-    resellers: await sql('select id, name, linked_to_reseller_portal from reseller order by id'),
+    resellers: await sql('select id, name, linked_to_reseller_portal, suspended_at, suspension_reason from reseller order by id'),
     customers: await sql('select id, name, contact_email, reseller_id from customer order by id'),
-    licenses: await sql('select id, seats, valid_from, valid_until, revoked_at, customer_id, reseller_id from license order by id'),
+    licenses: await sql(
+      'select id, seats, valid_from, valid_until, revoked_at, suspended_at, reseller_suspended_at, customer_id, reseller_id from license order by id',
+    ),
     users: await sql(
-      'select id, email, role, reseller_id, customer_id, two_factor_enabled, totp_secret_sealed, password_hash from app_user order by id',
+      'select id, email, name, locale, role, reseller_id, customer_id, linked_to_reseller_portal, active, deactivated_at, two_factor_enabled, totp_secret_sealed, password_hash from app_user order by id',
     ),
     apiTokens: await sql('select id, user_id, revoked_at, expires_at from api_token order by id'),
     sessions: await ids('select id from session'),
@@ -172,6 +179,8 @@ interface Prepared {
   vars: Record<string, unknown>;
   /** Whatever the verification needs (e.g. the expected new value). */
   state?: Json;
+  /** Own-account rows: the session of the principal's stand-in (see standIn), sent instead of the principal's own. */
+  token?: string;
 }
 
 interface Op {
@@ -237,18 +246,71 @@ async function expectResellerCustomers(resellerId: string, conn: Json) {
   expect(conn.totalCount).to.equal(expected.length);
 }
 
-/** The customer of a fresh user of the target side (for resetUserTwoFactor). */
-async function freshUser(kind: 'RESELLER' | 'CUSTOMER' | 'ADMIN', target: string): Promise<string> {
-  if (kind === 'ADMIN') return (await makeUser(F.s, { role: Role.ADMIN })).user.id;
+type UserKind = 'RESELLER' | 'CUSTOMER' | 'ADMIN';
+
+/** A fresh user of the target side: a RESELLER user of its reseller, a CUSTOMER user of its customer, or an ADMIN. */
+async function freshTestUser(kind: UserKind, target: string): Promise<TestUser> {
+  if (kind === 'ADMIN') return makeUser(F.s, { role: Role.ADMIN });
   const s = side(target);
-  const u =
-    kind === 'RESELLER'
-      ? await makeUser(F.s, { role: Role.RESELLER, reseller: F.reseller[s] })
-      : await makeUser(F.s, { role: Role.CUSTOMER, customer: F.customer[s] });
-  return u.user.id;
+  return kind === 'RESELLER'
+    ? makeUser(F.s, { role: Role.RESELLER, reseller: F.reseller[s] })
+    : makeUser(F.s, { role: Role.CUSTOMER, customer: F.customer[s] });
 }
 
-const resetOp = (kind: 'RESELLER' | 'CUSTOMER' | 'ADMIN'): Op => ({
+/** The id of a fresh user of the target side (for the user mutations: the fixture's users stay as they are). */
+async function freshUser(kind: UserKind, target: string): Promise<string> {
+  return (await freshTestUser(kind, target)).user.id;
+}
+
+/** Signs the user in and gives it an API token through that session: credentials a deactivation or suspension must end. */
+async function giveCredentials(u: TestUser): Promise<void> {
+  const token = await signIn(F.s, u);
+  const res = await F.s.gql<Json>('mutation($n: String!) { createApiToken(name: $n) { apiToken { id } } }', { n: `t ${rand()}` }, token);
+  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+  expect(await liveCredentials(u.user.id)).to.deep.equal({ sessions: 1, apiTokens: 1 });
+}
+
+/** How many of the user's sessions and API tokens still work. */
+async function liveCredentials(userId: string): Promise<{ sessions: number; apiTokens: number }> {
+  return {
+    sessions: (await ids('select id from session where user_id = ?', [userId])).length,
+    apiTokens: (await ids('select id from api_token where user_id = ? and revoked_at is null', [userId])).length,
+  };
+}
+
+/** Marks users deactivated directly through the ORM (the state a deactivation leaves), for rows that need one. */
+async function deactivateDirectly(userIds: string[]): Promise<void> {
+  await F.s.app.services.orm.em.fork().nativeUpdate(User, { id: { $in: userIds } }, { active: false, deactivatedAt: new Date() });
+}
+
+/**
+ * Own-account rows act through a stand-in of the principal: a fresh user of the same role and scope, signed in
+ * for the row. So the fixture's principals keep their names, locales and sessions whatever the server does (a
+ * self-deactivation that went through would fail its row, not every row after it).
+ */
+async function standIn(p: Principal): Promise<{ id: string; token: string }> {
+  const u =
+    p === 'admin'
+      ? await makeUser(F.s, { role: Role.ADMIN })
+      : p === 'custA1'
+        ? await makeUser(F.s, { role: Role.CUSTOMER, customer: F.customer.A })
+        : await makeUser(F.s, { role: Role.RESELLER, reseller: F.reseller[p === 'resA' ? 'A' : 'B'] });
+  return { id: u.user.id, token: await signIn(F.s, u) };
+}
+
+async function auditReasons(action: string, targetId: string): Promise<unknown[]> {
+  return (await sql<{ reason: unknown }>('select reason from audit_event where action = ? and target_id = ?', [action, targetId])).map(
+    (r) => r.reason,
+  );
+}
+
+async function licenseStatusForAdmin(id: string): Promise<string> {
+  const res = await F.s.gql<Json>('query($id: ID!) { license(id: $id) { status } }', { id }, F.token.admin);
+  expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+  return res.data.license.status;
+}
+
+const resetOp = (kind: UserKind): Op => ({
   kind: 'mutation',
   query: 'mutation($id: ID!) { resetUserTwoFactor(userId: $id) { id twoFactorEnabled } }',
   prepare: async (row) => ({ vars: { id: await freshUser(kind, row.target) } }),
@@ -288,6 +350,114 @@ const createUserOp = (role: 'ADMIN' | 'RESELLER' | 'CUSTOMER', withScope = true)
     expect(db).to.deep.equal({ role, reseller_id: resellerId, customer_id: role === 'CUSTOMER' ? input.customerId : null });
   },
 });
+
+const DEACTIVATE = 'mutation($id: ID!, $reason: String) { deactivateUser(userId: $id, reason: $reason) { id active deactivatedAt } }';
+
+const deactivateOp = (kind: UserKind): Op => ({
+  kind: 'mutation',
+  query: DEACTIVATE,
+  // A fresh user with a session and an API token, both of which the deactivation must end.
+  prepare: async (row) => {
+    const u = await freshTestUser(kind, row.target);
+    await giveCredentials(u);
+    return { vars: { id: u.user.id, reason: `Left the company ${rand()}` } };
+  },
+  pick: (data) => data.deactivateUser,
+  async verify(user, _row, prep) {
+    const id = prep.vars.id as string;
+    expect(user.id).to.equal(id);
+    expect(user.active).to.equal(false);
+    expect(user.deactivatedAt).to.be.a('string');
+    const [db] = await sql<{ active: unknown; deactivated_at: unknown }>('select active, deactivated_at from app_user where id = ?', [id]);
+    expect(Boolean(db!.active)).to.equal(false);
+    expect(db!.deactivated_at).to.not.equal(null);
+    expect(await liveCredentials(id)).to.deep.equal({ sessions: 0, apiTokens: 0 });
+    expect(await auditReasons('USER_DEACTIVATED', id)).to.deep.equal([prep.vars.reason]);
+  },
+});
+
+const reactivateOp = (kind: UserKind): Op => ({
+  kind: 'mutation',
+  query: 'mutation($id: ID!) { reactivateUser(userId: $id) { id active deactivatedAt twoFactorEnabled } }',
+  // A fresh user, deactivated (with 2FA enabled, which reactivation leaves as it was).
+  prepare: async (row) => {
+    const id = await freshUser(kind, row.target);
+    await deactivateDirectly([id]);
+    return { vars: { id } };
+  },
+  pick: (data) => data.reactivateUser,
+  async verify(user, _row, prep) {
+    const id = prep.vars.id as string;
+    expect(user).to.deep.equal({ id, active: true, deactivatedAt: null, twoFactorEnabled: true });
+    const [db] = await sql<{ active: unknown; deactivated_at: unknown; two_factor_enabled: unknown }>(
+      'select active, deactivated_at, two_factor_enabled from app_user where id = ?',
+      [id],
+    );
+    expect(Boolean(db!.active)).to.equal(true);
+    expect(db!.deactivated_at).to.equal(null);
+    expect(Boolean(db!.two_factor_enabled)).to.equal(true);
+    expect(await auditReasons('USER_REACTIVATED', id)).to.have.length(1);
+  },
+});
+
+const UPDATE_USER =
+  'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name locale linkedToResellerPortal } }';
+
+async function expectUserRow(id: string, expected: { name?: string; locale?: string; linkedToResellerPortal?: boolean }) {
+  const [db] = await sql<{ name: string; locale: string; linked_to_reseller_portal: unknown }>(
+    'select name, locale, linked_to_reseller_portal from app_user where id = ?',
+    [id],
+  );
+  const got = { name: db!.name, locale: db!.locale, linkedToResellerPortal: Boolean(db!.linked_to_reseller_portal) };
+  expect(got).to.deep.include(expected);
+}
+
+/** Another user's name or reseller-portal link (a fresh user of the target side; its link starts false). */
+const updateOtherUserOp = (kind: 'RESELLER' | 'CUSTOMER', field: 'name' | 'linkedToResellerPortal'): Op => ({
+  kind: 'mutation',
+  query: UPDATE_USER,
+  prepare: async (row) => ({
+    vars: {
+      id: await freshUser(kind, row.target),
+      input: field === 'name' ? { name: `Renamed ${rand()}` } : { linkedToResellerPortal: true },
+    },
+  }),
+  pick: (data) => data.updateUser,
+  async verify(user, _row, prep) {
+    const input = prep.vars.input as Record<string, unknown>;
+    expect(user).to.deep.include({ id: prep.vars.id, ...input });
+    await expectUserRow(prep.vars.id as string, input);
+  },
+});
+
+/** A fresh reseller with a customer, a license, and a RESELLER user; for suspendReseller the user holds a session and an API token. */
+async function freshReseller(suspended: boolean): Promise<{ resellerId: string; userId: string; licenseIds: string[] }> {
+  const reseller = await makeReseller(F.s);
+  const customer = await makeCustomer(F.s, reseller);
+  const licenseIds = [(await makeLicense(F.s, customer)).id, (await makeLicense(F.s, customer)).id].sort();
+  const u = await makeUser(F.s, { role: Role.RESELLER, reseller });
+  if (suspended) {
+    const em = F.s.app.services.orm.em.fork();
+    const at = new Date();
+    await em.nativeUpdate(Reseller, { id: reseller.id }, { suspendedAt: at, suspensionReason: 'Unpaid invoices' });
+    await em.nativeUpdate(License, { reseller: reseller.id }, { resellerSuspendedAt: at });
+  } else {
+    await giveCredentials(u);
+  }
+  return { resellerId: reseller.id, userId: u.user.id, licenseIds };
+}
+
+async function resellerRows(resellerId: string) {
+  const [reseller] = await sql<{ suspended_at: unknown; suspension_reason: unknown }>(
+    'select suspended_at, suspension_reason from reseller where id = ?',
+    [resellerId],
+  );
+  const licenses = await sql<{ id: string; reseller_suspended_at: unknown }>(
+    'select id, reseller_suspended_at from license where reseller_id = ? order by id',
+    [resellerId],
+  );
+  return { reseller: reseller!, licenses };
+}
 
 const LICENSE_FIELDS = 'id seats status customer { id } reseller { id }';
 
@@ -516,6 +686,102 @@ const OPS = {
   'resetUserTwoFactor(RESELLER user)': resetOp('RESELLER'),
   'resetUserTwoFactor(CUSTOMER user)': resetOp('CUSTOMER'),
   'resetUserTwoFactor(ADMIN user)': resetOp('ADMIN'),
+  'deactivateUser(RESELLER user)': deactivateOp('RESELLER'),
+  'deactivateUser(CUSTOMER user)': deactivateOp('CUSTOMER'),
+  'deactivateUser(ADMIN user)': deactivateOp('ADMIN'),
+  'deactivateUser(self)': {
+    kind: 'mutation',
+    query: DEACTIVATE,
+    prepare: async (row) => {
+      const me = await standIn(row.principal);
+      return { vars: { id: me.id, reason: 'Leaving' }, token: me.token };
+    },
+    pick: (data) => data.deactivateUser,
+    outcome(res) {
+      if (!res.errors?.length) return res.data?.deactivateUser ? 'data' : 'null';
+      const code = codeOf(res) as Outcome;
+      // Refused as oneself (there are other admins, so never as the last one).
+      if (code === 'CONFLICT') expect(res.errors[0]!.extensions!.reason).to.equal('SELF');
+      return code;
+    },
+  },
+  'reactivateUser(RESELLER user)': reactivateOp('RESELLER'),
+  'reactivateUser(CUSTOMER user)': reactivateOp('CUSTOMER'),
+  'reactivateUser(ADMIN user)': reactivateOp('ADMIN'),
+  'updateUser(name of RESELLER user)': updateOtherUserOp('RESELLER', 'name'),
+  'updateUser(name of CUSTOMER user)': updateOtherUserOp('CUSTOMER', 'name'),
+  'updateUser(RSP link of CUSTOMER user)': updateOtherUserOp('CUSTOMER', 'linkedToResellerPortal'),
+  'updateUser(own name and locale)': {
+    kind: 'mutation',
+    query: UPDATE_USER,
+    prepare: async (row) => {
+      const me = await standIn(row.principal);
+      return { vars: { id: me.id, input: { name: `Me ${rand()}`, locale: 'de' } }, token: me.token };
+    },
+    pick: (data) => data.updateUser,
+    async verify(user, _row, prep) {
+      const input = prep.vars.input as { name: string; locale: string };
+      expect(user).to.deep.equal({ id: prep.vars.id, ...input, linkedToResellerPortal: false });
+      await expectUserRow(prep.vars.id as string, { ...input, linkedToResellerPortal: false });
+    },
+  },
+  'updateUser(own RSP link, changed)': {
+    kind: 'mutation',
+    query: UPDATE_USER,
+    // The link changes (the stand-in's is false); a new name travels with it, and the snapshot shows it was not applied either.
+    prepare: async (row) => {
+      const me = await standIn(row.principal);
+      return { vars: { id: me.id, input: { name: `Me ${rand()}`, linkedToResellerPortal: true } }, token: me.token };
+    },
+    pick: (data) => data.updateUser,
+  },
+  suspendReseller: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!, $reason: String!) { suspendReseller(id: $id, reason: $reason) { id suspendedAt suspensionReason } }',
+    prepare: async () => {
+      const fresh = await freshReseller(false);
+      return { vars: { id: fresh.resellerId, reason: `Unpaid invoices ${rand()}` }, state: fresh };
+    },
+    pick: (data) => data.suspendReseller,
+    async verify(reseller, _row, prep) {
+      const { resellerId, userId, licenseIds } = prep.state as { resellerId: string; userId: string; licenseIds: string[] };
+      expect(reseller.id).to.equal(resellerId);
+      expect(reseller.suspendedAt).to.be.a('string');
+      expect(reseller.suspensionReason).to.equal(prep.vars.reason);
+      const db = await resellerRows(resellerId);
+      expect(db.reseller.suspended_at).to.not.equal(null);
+      expect(db.reseller.suspension_reason).to.equal(prep.vars.reason);
+      expect(db.licenses.map((l) => l.id)).to.deep.equal(licenseIds);
+      for (const l of db.licenses) {
+        expect(l.reseller_suspended_at, l.id).to.not.equal(null);
+        expect(await licenseStatusForAdmin(l.id)).to.equal('SUSPENDED');
+      }
+      expect(await liveCredentials(userId)).to.deep.equal({ sessions: 0, apiTokens: 0 });
+      expect(await auditReasons('RESELLER_SUSPENDED', resellerId)).to.deep.equal([prep.vars.reason]);
+    },
+  },
+  reinstateReseller: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!) { reinstateReseller(id: $id) { id suspendedAt suspensionReason } }',
+    // A fresh reseller, suspended through the ORM.
+    prepare: async () => {
+      const fresh = await freshReseller(true);
+      return { vars: { id: fresh.resellerId }, state: fresh };
+    },
+    pick: (data) => data.reinstateReseller,
+    async verify(reseller, _row, prep) {
+      const { resellerId, licenseIds } = prep.state as { resellerId: string; licenseIds: string[] };
+      expect(reseller).to.deep.equal({ id: resellerId, suspendedAt: null, suspensionReason: null });
+      const db = await resellerRows(resellerId);
+      expect(db.reseller).to.deep.equal({ suspended_at: null, suspension_reason: null });
+      expect(db.licenses.map((l) => l.id)).to.deep.equal(licenseIds);
+      for (const l of db.licenses) {
+        expect(l.reseller_suspended_at, l.id).to.equal(null);
+        expect(await licenseStatusForAdmin(l.id)).to.equal('ACTIVE');
+      }
+      expect(await auditReasons('RESELLER_REINSTATED', resellerId)).to.have.length(1);
+    },
+  },
   createApiToken: {
     kind: 'mutation',
     query: 'mutation($name: String!) { createApiToken(name: $name) { token apiToken { id name } } }',
@@ -555,7 +821,10 @@ type OpName = keyof typeof OPS;
 interface Row {
   op: OpName;
   principal: Principal;
-  /** 'A' / 'B' (the side's object), a user or API-token owner key, or '-' when the operation names no object. */
+  /**
+   * 'A' / 'B' (the side's object), a user or API-token owner key, 'self' (the principal's own account, through
+   * its stand-in), 'fresh' (an object made for the row on neither side), or '-' when the operation names no object.
+   */
   target: string;
   expected: Outcome;
 }
@@ -568,6 +837,7 @@ const N = 'null';
 const NF = 'NOT_FOUND';
 const FB = 'FORBIDDEN';
 const BAD = 'BAD_USER_INPUT';
+const CF = 'CONFLICT';
 
 /** Visible to admins, each reseller on its own side, the customer user on side A (its customer's side). */
 const SCOPED_READ: Record<Principal, Outcome[]> = { admin: [D, D], resA: [D, N], resB: [N, D], custA1: [D, N] };
@@ -583,6 +853,24 @@ const OWN_ONLY = (miss: Outcome): Record<Principal, Outcome[]> => ({
   resA: [miss, D, miss, miss],
   resB: [miss, miss, D, miss],
   custA1: [miss, miss, miss, D],
+});
+/** An ADMIN user as the target (target 'admin'): resellers cannot see it, customer users may not manage users. */
+const ADMIN_USER_WRITE: Record<Principal, Outcome[]> = { admin: [D], resA: [NF], resB: [NF], custA1: [FB] };
+/** Admins only, whatever the object. */
+const ADMIN_ONLY: Record<Principal, Outcome[]> = { admin: [D], resA: [FB], resB: [FB], custA1: [FB] };
+const EVERYONE = (outcome: Outcome): Record<Principal, Outcome[]> => ({
+  admin: [outcome],
+  resA: [outcome],
+  resB: [outcome],
+  custA1: [outcome],
+});
+/**
+ * updateUser on another user of the side: staff within their scope. A customer user gets FORBIDDEN for a user
+ * it can see (a user of its own customer, side A) and NOT_FOUND for any other (a reseller's user, side B).
+ */
+const OTHER_USER_UPDATE = (visibleToCustomerUser: boolean): Record<Principal, Outcome[]> => ({
+  ...STAFF_WRITE,
+  custA1: [visibleToCustomerUser ? FB : NF, NF],
 });
 /** Users (targets: admin, resA, resB, custA1, custB1 users). */
 const USER_READ: Record<Principal, Outcome[]> = {
@@ -625,7 +913,23 @@ const SPEC: [OpName, readonly string[], Record<Principal, Outcome[]>][] = [
   ['createUser(CUSTOMER)', SIDES, STAFF_WRITE],
   ['resetUserTwoFactor(RESELLER user)', SIDES, STAFF_WRITE],
   ['resetUserTwoFactor(CUSTOMER user)', SIDES, STAFF_WRITE],
-  ['resetUserTwoFactor(ADMIN user)', ['admin'], { admin: [D], resA: [NF], resB: [NF], custA1: [FB] }],
+  ['resetUserTwoFactor(ADMIN user)', ['admin'], ADMIN_USER_WRITE],
+  // FLOWS.md section 9: deactivation and reactivation go as resetUserTwoFactor; never oneself.
+  ['deactivateUser(RESELLER user)', SIDES, STAFF_WRITE],
+  ['deactivateUser(CUSTOMER user)', SIDES, STAFF_WRITE],
+  ['deactivateUser(ADMIN user)', ['admin'], ADMIN_USER_WRITE],
+  ['deactivateUser(self)', ['self'], { admin: [CF], resA: [CF], resB: [CF], custA1: [FB] }],
+  ['reactivateUser(RESELLER user)', SIDES, STAFF_WRITE],
+  ['reactivateUser(CUSTOMER user)', SIDES, STAFF_WRITE],
+  ['reactivateUser(ADMIN user)', ['admin'], ADMIN_USER_WRITE],
+  // Staff for the users they may manage; everyone for their own name and locale, never their own RSP link.
+  ['updateUser(name of RESELLER user)', SIDES, OTHER_USER_UPDATE(false)],
+  ['updateUser(name of CUSTOMER user)', SIDES, OTHER_USER_UPDATE(true)],
+  ['updateUser(RSP link of CUSTOMER user)', SIDES, OTHER_USER_UPDATE(true)],
+  ['updateUser(own name and locale)', ['self'], EVERYONE(D)],
+  ['updateUser(own RSP link, changed)', ['self'], EVERYONE(FB)],
+  ['suspendReseller', ['fresh'], ADMIN_ONLY],
+  ['reinstateReseller', ['fresh'], ADMIN_ONLY],
   ['createApiToken', ['-'], { admin: [D], resA: [D], resB: [D], custA1: [D] }],
   ['revokeApiToken', PRINCIPALS, OWN_ONLY(NF)],
 ];
@@ -650,7 +954,7 @@ async function runRow(row: Row) {
   const prep = await op.prepare(row);
   const before = op.kind === 'mutation' ? await snapshot() : null;
   if (before) prep.state = { ...(prep.state ?? {}), countBefore: before.counts.license };
-  const res = await F.s.gql<Json>(op.query, prep.vars, F.token[row.principal]);
+  const res = await F.s.gql<Json>(op.query, prep.vars, prep.token ?? F.token[row.principal]);
   const got = outcomeOf(op, res, row, prep);
   expect(got, `${row.op} by ${row.principal} on ${row.target}: ${JSON.stringify({ data: res.data, errors: res.errors })}`).to.equal(
     row.expected,
@@ -1015,6 +1319,31 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       );
       const own = await F.s.gql<Json>(CUSTOMERS, { f: { hasValidLicense: true } }, F.token.custA1);
       expect(edgeIds(own.data.customers)).to.deep.equal([F.customer.A.id]);
+    });
+
+    it('users(filter: { active }) lists exactly the visible deactivated, or active, users', async () => {
+      // Deactivated users on both sides and among the admins (fresh ones: the fixture's users stay active).
+      await deactivateDirectly([
+        await freshUser('RESELLER', 'A'),
+        await freshUser('CUSTOMER', 'A'),
+        await freshUser('RESELLER', 'B'),
+        await freshUser('CUSTOMER', 'B'),
+        await freshUser('ADMIN', '-'),
+      ]);
+      const USERS_Q = `query($f: UserFilter) { users(first: 100, filter: $f) { ${connection('id active')} } }`;
+      for (const p of PRINCIPALS) {
+        const visible = new Set(await visibleIds('user', p));
+        for (const active of [false, true]) {
+          const expected = (await ids(`select id from app_user where ${active ? '' : 'not '}active`)).filter((id) => visible.has(id));
+          expect(expected, `visible users with active: ${active} for ${p}`).to.have.length.above(0);
+          const res = await F.s.gql<Json>(USERS_Q, { f: { active } }, F.token[p]);
+          expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+          expect([...edgeIds(res.data.users)].sort(), `users(filter: { active: ${active} }) for ${p}`).to.deep.equal(expected);
+          expect(res.data.users.totalCount).to.equal(expected.length);
+          expect(res.data.users.edges.filter((e: Json) => e.node.active !== active)).to.deep.equal([]);
+          if (p !== 'admin') await expectNoForeignIds(p, res);
+        }
+      }
     });
   });
 
