@@ -8,6 +8,7 @@ import { Role } from '../../src/common/enums';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import type { License } from '../../src/modules/licenses/license.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
+import { User } from '../../src/modules/users/user.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, type TestUser } from '../factories';
 import { runCli } from '../helpers/cli';
 import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/mail';
@@ -134,6 +135,16 @@ describe('expiry reminders', function () {
       }
     }
     expect(smtp.mails).to.have.length(4);
+  });
+
+  it('a deactivated reseller user gets no digest; the active colleague does', async () => {
+    const now = Date.now();
+    const a = await shop(2);
+    const key = (await expiring(a.customer, now, 3 * DAY)).key;
+    await s.app.services.orm.em.fork().nativeUpdate(User, { id: a.users[1]!.user.id }, { active: false, deactivatedAt: new Date(now) });
+    expect(await run(new Date(now))).to.deep.equal({ reminded: 1, mails: 1, failed: 0 });
+    expect([...listed(mailsTo(a.users[0]!)[0]!).keys()]).to.deep.equal([key]);
+    expect(mailsTo(a.users[1]!)).to.deep.equal([]);
   });
 
   it('a second run sends nothing; as time passes, the next threshold is sent once', async () => {

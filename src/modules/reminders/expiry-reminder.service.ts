@@ -75,9 +75,11 @@ export class ExpiryReminderService {
       orderBy: { validUntil: 'asc', id: 'asc' },
     });
     const candidates = licenses.map((l) => ({ license: l, days: thresholdFor(l.validUntil, now)! }));
-    // Each reseller's users are told about the licenses of their scope (License: by its reseller).
+    // Each reseller's active users are told about the licenses of their scope (License: by its reseller).
+    // Deactivated users get nothing (FLOWS.md section 9).
     const recipients = await em.find(User, {
       role: Role.RESELLER,
+      active: true,
       reseller: { $in: [...new Set(candidates.map((d) => d.license.reseller.id))] },
     });
     // A reseller without users has nobody to tell yet: its reminders stay unclaimed until it has one.

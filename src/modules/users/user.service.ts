@@ -132,7 +132,13 @@ export class UserService {
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { twoFactorEnabled: false, totpSecretSealed: null, totpLastStep: null });
       await this.sessions.revokeAllFor(tx, user.id);
-      await audit(tx, AuditAction.TWO_FACTOR_RESET, target.user(user), { actorId: p.userId, clientAddress });
+      await audit(
+        tx,
+        AuditAction.TWO_FACTOR_RESET,
+        target.user(user),
+        { actorId: p.userId, clientAddress },
+        { changes: changesOf(user, { twoFactorEnabled: false }) },
+      );
     });
     user.twoFactorEnabled = false;
     user.totpLastStep = null;
