@@ -112,6 +112,15 @@ describe('accounts: deactivation, reactivation and updates (FLOWS.md section 9)'
       });
     });
 
+    it('a deactivated user is not e-mailed about later changes (a 2FA reset, a staff edit)', async () => {
+      const u = await makeUser(s, { role: Role.ADMIN });
+      ok(await deactivate(u.user.id));
+      ok(await s.gql('mutation($id: ID!) { resetUserTwoFactor(userId: $id) { id } }', { id: u.user.id }, adminToken));
+      ok(await s.gql(UPDATE, { id: u.user.id, input: { name: 'Former Admin' } }, adminToken));
+      expect(await mailsTo(u.email)).to.deep.equal([]);
+      expect(await events(u.user.id, 'TWO_FACTOR_RESET')).to.have.length(1);
+    });
+
     it('deactivating twice is idempotent: the same answer, no second event', async () => {
       const u = await makeUser(s, { role: Role.ADMIN });
       const first = ok(await deactivate(u.user.id)).deactivateUser;

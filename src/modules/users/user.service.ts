@@ -142,6 +142,8 @@ export class UserService {
     });
     user.twoFactorEnabled = false;
     user.totpLastStep = null;
+    // A deactivated account is told nothing (FLOWS.md section 9).
+    if (!user.active) return user;
     this.mailer.sendLater({
       to: user.email,
       subject: `Two-factor authentication of your ${this.productName} account was reset`,
