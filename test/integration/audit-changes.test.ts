@@ -26,7 +26,7 @@ describe('audit events: changes and reason', function () {
       .auditEvents.edges.map((e) => e.node)
       .filter((e) => e.action === action && e.targetId === targetId);
 
-  it('updateLicense records the seats and validUntil it changed, from and to', async () => {
+  it('updateLicense records the seats and validUntil it changed, from and to (a later end as a renewal, FLOWS.md section 10)', async () => {
     const customer = await makeCustomer(s, reseller);
     const until = new Date(Date.UTC(2031, 0, 1));
     const license = await makeLicense(s, customer, { seats: 10, validUntil: until });
@@ -38,12 +38,23 @@ describe('audit events: changes and reason', function () {
         token,
       ),
     );
-    const [event] = await events('LICENSE_UPDATED', license.id);
-    expect(JSON.parse(event!.changes!)).to.deep.equal({
-      seats: { from: 10, to: 12 },
-      validUntil: { from: until.toISOString(), to: next },
-    });
-    expect(event!.reason).to.equal(null);
+    const [updated] = await events('LICENSE_UPDATED', license.id);
+    expect(JSON.parse(updated!.changes!)).to.deep.equal({ seats: { from: 10, to: 12 } });
+    const [renewed] = await events('LICENSE_RENEWED', license.id);
+    expect(JSON.parse(renewed!.changes!)).to.deep.equal({ validUntil: { from: until.toISOString(), to: next } });
+    // An earlier end is no renewal: one LICENSE_UPDATED with both changes.
+    const earlier = '2032-01-31T00:00:00.000Z';
+    ok(
+      await s.gql(
+        `mutation($id: ID!) { updateLicense(id: $id, input: { seats: 11, validUntil: "${earlier}" }) { id } }`,
+        { id: license.id },
+        token,
+      ),
+    );
+    const [latest] = await events('LICENSE_UPDATED', license.id);
+    expect(JSON.parse(latest!.changes!)).to.deep.equal({ seats: { from: 12, to: 11 }, validUntil: { from: next, to: earlier } });
+    expect(await events('LICENSE_RENEWED', license.id)).to.have.length(1);
+    expect(latest!.reason).to.equal(null);
   });
 
   it('an unchanged field is not listed: only seats changed', async () => {
