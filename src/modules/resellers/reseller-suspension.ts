@@ -2,7 +2,8 @@
 // creating transaction, where on PostgreSQL it share-locks the reseller's row: a concurrent suspension
 // (which updates that row first) waits for the creation to commit, and its copy of the suspension onto
 // the reseller's licenses then includes the new ones; a creation after the suspension sees it and fails.
-// (On SQLite the ORM's single connection runs one transaction at a time.)
+// (On SQLite the ORM's single connection runs one transaction at a time, and a no-op write first takes the
+// file's write lock against other processes.)
 import type { EntityManager } from '@mikro-orm/core';
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { isPostgres } from '../../db/sql';
@@ -16,6 +17,16 @@ export const resellerSuspended = () =>
 /** Throws FORBIDDEN (RESELLER_SUSPENDED) when the reseller is suspended. Call inside the creating transaction. */
 export async function assertResellerOpen(tx: EntityManager, resellerId: string): Promise<void> {
   const connection = tx.getConnection() as AbstractSqlConnection;
+  if (!isPostgres(tx)) {
+    // SQLite: a transaction whose first statement reads, and that writes later, fails at once with SQLITE_BUSY
+    // (no busy wait) when another process wrote in between; a first (no-op) write waits for the lock instead.
+    await connection.execute(
+      'update reseller set suspended_at = suspended_at where id = ?',
+      [resellerId],
+      'run',
+      tx.getTransactionContext(),
+    );
+  }
   const rows = (await connection.execute(
     `select suspended_at from reseller where id = ?${isPostgres(tx) ? ' for share' : ''}`,
     [resellerId],
