@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Role } from '../../src/common/enums';
+import { Role, SessionStage } from '../../src/common/enums';
 import type { Config } from '../../src/config';
 import { openOrm, type Orm } from '../../src/db/orm';
 import { AuditEvent } from '../../src/modules/audit/audit-event.entity';
@@ -18,6 +18,8 @@ import { Background } from '../../src/common/background';
 import { createLogger } from '../../src/logger';
 import { Mailer } from '../../src/modules/mail/mailer';
 import { ExpiryReminderService } from '../../src/modules/reminders/expiry-reminder.service';
+import { SessionService } from '../../src/modules/auth/session.service';
+import { User } from '../../src/modules/users/user.entity';
 import { totpCode } from '../../src/modules/auth/totp';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import { License } from '../../src/modules/licenses/license.entity';
@@ -27,7 +29,7 @@ import { freshCode, makeCustomer, makeLicense, makeReseller, makeUser, signIn, w
 import { runCli } from '../helpers/cli';
 import { linkToken, startSmtpCapture, type SmtpCapture } from '../helpers/mail';
 import { dropPgSchema, factoryTarget, openOrmFor, startServerProcess, type RunningServer } from '../helpers/process';
-import { codeOf, ok, testEnv, usingPostgres, type TestServer } from '../helpers/server';
+import { codeOf, ok, testEnv, usingPostgres, type GqlResult, type TestServer } from '../helpers/server';
 
 const DAY = 86_400_000;
 const KEY = /[2-9A-HJ-NP-Z]{5}(?:-[2-9A-HJ-NP-Z]{5}){4}/g;
@@ -39,6 +41,9 @@ const LOGOUT = 'mutation { logout }';
 const RESET_REQUEST = 'mutation($e: String!) { requestPasswordReset(email: $e) }';
 const RESET = 'mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) { setupToken alreadyEnrolled } }';
 const CREATE = 'mutation($input: CreateLicenseInput!) { createLicense(input: $input) { id key customer { id } } }';
+const DEACTIVATE = 'mutation($id: ID!, $r: String) { deactivateUser(userId: $id, reason: $r) { id active } }';
+const SUSPEND = 'mutation($id: ID!, $r: String!) { suspendReseller(id: $id, reason: $r) { id suspendedAt } }';
+const CREATE_TOKEN = 'mutation($n: String!) { createApiToken(name: $n) { token } }';
 
 type Login = { login: { token: string; stage: string } };
 
@@ -339,6 +344,137 @@ describe('several server processes on one PostgreSQL database', function () {
       } finally {
         await Promise.all(orms.map((o) => o.close(true)));
         await capture.close();
+      }
+    });
+  });
+
+  describe('taking access away across processes', () => {
+    let admin: TestUser;
+    let adminSession: string;
+
+    before(async () => {
+      admin = await makeUser(c.t, { role: Role.ADMIN });
+      adminSession = await signIn(c.t, admin); // on A
+    });
+
+    /** 401 UNAUTHENTICATED on the given process, as for a credential that never existed. */
+    async function expectDeadOn(server: RunningServer, token: string) {
+      const res = await server.gql(ME, {}, token);
+      expect(res.status).to.equal(401);
+      expect(codeOf(res), JSON.stringify(res.errors)).to.equal('UNAUTHENTICATED');
+      expect(res.data).to.equal(null);
+    }
+
+    async function expectActsOn(server: RunningServer, token: string, u: TestUser) {
+      expect(ok(await server.gql<{ me: { id: string } }>(ME, {}, token)).me.id).to.equal(u.user.id);
+    }
+
+    it('deactivateUser on A: the next request on B with the user session answers 401 UNAUTHENTICATED', async () => {
+      const u = await makeUser(c.t, { role: Role.RESELLER, reseller });
+      const session = await signIn(c.t, u); // made on A
+      await expectActsOn(c.b, session, u);
+      const done = ok(await c.a.gql<{ deactivateUser: { active: boolean } }>(DEACTIVATE, { id: u.user.id, r: 'left' }, adminSession));
+      expect(done.deactivateUser.active).to.equal(false);
+      await expectDeadOn(c.b, session);
+      // On B the right password fails like a wrong one.
+      const right = await login(c.b, u);
+      const wrong = await login(c.b, u, 'not the password');
+      expect(codeOf(right)).to.equal('UNAUTHENTICATED');
+      expect(right.errors![0]!.message).to.equal(wrong.errors![0]!.message);
+    });
+
+    it("suspendReseller on A: the reseller user's session and API token answer 401 UNAUTHENTICATED on B", async () => {
+      const suspended = await makeReseller(c.t);
+      const u = await makeUser(c.t, { role: Role.RESELLER, reseller: suspended });
+      const session = await signIn(c.t, u); // made on A
+      const token = ok(await c.b.gql<{ createApiToken: { token: string } }>(CREATE_TOKEN, { n: 'script' }, session)).createApiToken.token;
+      await expectActsOn(c.b, session, u);
+      await expectActsOn(c.b, token, u);
+      const done = ok(
+        await c.a.gql<{ suspendReseller: { suspendedAt: string | null } }>(SUSPEND, { id: suspended.id, r: 'unpaid' }, adminSession),
+      );
+      expect(done.suspendReseller.suspendedAt).to.be.a('string');
+      await expectDeadOn(c.b, session);
+      await expectDeadOn(c.b, token);
+      const refused = await login(c.b, u);
+      expect(codeOf(refused)).to.equal('FORBIDDEN');
+      expect(refused.errors![0]!.extensions!.reason).to.equal('RESELLER_SUSPENDED');
+    });
+
+    it('the only two active admins deactivate each other at the same moment, one on A and one on B: one wins, the other gets CONFLICT (5 rounds)', async () => {
+      // The schema holds the admins of the tests above: park them, so that these two are the only active ones.
+      const em = c.orm.em.fork();
+      const parked = (await em.find(User, { role: Role.ADMIN, active: true })).map((u) => u.id);
+      await em.nativeUpdate(User, { id: { $in: parked } }, { active: false });
+      const connection = c.orm.em.getConnection();
+      const sessions = new SessionService(undefined as never);
+      /** A fresh AUTHENTICATED session of the user (the previous one ended with its deactivation). */
+      const sessionOf = async (u: TestUser) => {
+        const fork = c.orm.em.fork();
+        const token = sessions.create(fork, u.user.id, SessionStage.AUTHENTICATED);
+        await fork.flush();
+        return token;
+      };
+      try {
+        const pair = [await makeUser(c.t, { role: Role.ADMIN }), await makeUser(c.t, { role: Role.ADMIN })] as const;
+        const ids = pair.map((u) => u.user.id);
+        const tokens = [await sessionOf(pair[0]), await sessionOf(pair[1])];
+        type Deactivated = { deactivateUser: { id: string; active: boolean } };
+        for (let round = 0; round < 5; round++) {
+          // Both requests are held at the same point (the admins' rows, locked here) until both are there:
+          // they are authenticated and inside their deactivation when they are let go together.
+          const [first, second] = round % 2 === 0 ? [c.a, c.b] : [c.b, c.a];
+          let requests!: Promise<[GqlResult<Deactivated>, GqlResult<Deactivated>]>;
+          await c.orm.em.fork().transactional(async (tx) => {
+            const gate = tx.getConnection();
+            const ctx = tx.getTransactionContext();
+            const [{ pid }] = (await gate.execute('select pg_backend_pid() as pid', [], 'all', ctx)) as [{ pid: number }];
+            await gate.execute(`select id from app_user where role = 'ADMIN' and active = true for update`, [], 'all', ctx);
+            requests = Promise.all([
+              first.gql<Deactivated>(DEACTIVATE, { id: ids[1], r: `round ${round}` }, tokens[0]),
+              second.gql<Deactivated>(DEACTIVATE, { id: ids[0], r: `round ${round}` }, tokens[1]),
+            ]);
+            const deadline = Date.now() + 20000;
+            for (;;) {
+              // Waiting for the gate, or for one that waits for it (a row's second waiter queues behind the first).
+              const [{ n }] = await connection.execute<{ n: number }[]>(
+                'with recursive held(pid) as (select ?::int union select a.pid from pg_stat_activity a join held h on h.pid = any(pg_blocking_pids(a.pid)))' +
+                  ' select count(*)::int - 1 as n from held',
+                [pid],
+              );
+              if (n >= 2) break;
+              if (Date.now() > deadline) throw new Error(`round ${round}: only ${n} of the 2 deactivations reached the admins' rows`);
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          });
+          const results = await requests;
+          const outcomes = results.map((r) => (r.errors ? codeOf(r) : 'ok'));
+          expect([...outcomes].sort(), `round ${round}: ${JSON.stringify(results.map((r) => r.errors ?? r.data))}`).to.deep.equal([
+            'CONFLICT',
+            'ok',
+          ]);
+          const winner = outcomes.indexOf('ok');
+          const deactivated = ids[1 - winner]!;
+          expect(results[winner]!.data!.deactivateUser).to.deep.equal({ id: deactivated, active: false });
+          expect(results[1 - winner]!.errors![0]!.extensions!.reason).to.equal('LAST_ADMIN');
+          // Exactly one active admin is left: the winner.
+          const active = await c.orm.em.fork().find(User, { role: Role.ADMIN, active: true });
+          expect(active.map((u) => u.id)).to.deep.equal([ids[winner]]);
+          expect(
+            await c.orm.em.fork().count(AuditEvent, { action: 'USER_DEACTIVATED', targetId: deactivated, reason: `round ${round}` }),
+          ).to.equal(1);
+          expect(
+            await c.orm.em.fork().count(AuditEvent, { action: 'USER_DEACTIVATED', targetId: ids[winner], reason: `round ${round}` }),
+          ).to.equal(0);
+          // The winner still acts; the loser's session ended with its account.
+          await expectActsOn(c.b, tokens[winner]!, pair[winner]!);
+          await expectDeadOn(c.a, tokens[1 - winner]!);
+
+          await connection.execute('update app_user set active = true, deactivated_at = null where id = ?', [deactivated]);
+          tokens[1 - winner] = await sessionOf(pair[1 - winner]!);
+        }
+      } finally {
+        await c.orm.em.fork().nativeUpdate(User, { id: { $in: parked } }, { active: true });
       }
     });
   });
