@@ -7,6 +7,7 @@ import { Migration20261130130000_ApiTokenPurpose } from './Migration202611301300
 import { Migration20261130150000_AuditChanges } from './Migration20261130150000_AuditChanges';
 import { Migration20261130170000_AccountLifecycle } from './Migration20261130170000_AccountLifecycle';
 import { Migration20261130180000_LicenseLifecycle } from './Migration20261130180000_LicenseLifecycle';
+import { Migration20261130190000_RecoveryCodes } from './Migration20261130190000_RecoveryCodes';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261130150000_AuditChanges', class: Migration20261130150000_AuditChanges },
   { name: 'Migration20261130170000_AccountLifecycle', class: Migration20261130170000_AccountLifecycle },
   { name: 'Migration20261130180000_LicenseLifecycle', class: Migration20261130180000_LicenseLifecycle },
+  { name: 'Migration20261130190000_RecoveryCodes', class: Migration20261130190000_RecoveryCodes },
 ];

@@ -31,6 +31,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Run the expiry reminders in-process once a day (EXPIRY_REMINDERS=on); off by default. */
   expiryReminders: boolean;
+  /**
+   * TOTP_SECRET_REDISPLAY (FLOWS.md section 11): `always` (default) shows an enrolled secret again after an
+   * e-mailed password reset; `never` starts a fresh enrolment there instead (the old secret works until
+   * the new one is confirmed).
+   */
+  totpSecretRedisplay: 'always' | 'never';
   /** Bearer token for GET /metrics; without it /metrics is not served in production. */
   metricsToken: string | null;
   /** Vendor name on the server-rendered pages (BRAND_NAME, default TOTP_ISSUER). */
@@ -162,6 +168,11 @@ export function loadConfig(env: Env = process.env): Config {
   const reminders = (env.EXPIRY_REMINDERS ?? 'off').trim().toLowerCase();
   if (!['on', 'off', ''].includes(reminders)) throw new ConfigError('EXPIRY_REMINDERS must be on or off');
 
+  const redisplay = (env.TOTP_SECRET_REDISPLAY ?? '').trim().toLowerCase() || 'always';
+  if (redisplay !== 'always' && redisplay !== 'never') {
+    throw new ConfigError(`TOTP_SECRET_REDISPLAY must be always or never, got "${env.TOTP_SECRET_REDISPLAY}"`);
+  }
+
   const metricsToken = env.METRICS_TOKEN?.trim() || null;
   if (metricsToken !== null && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN must be at least 16 characters');
 
@@ -186,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     shutdownTimeoutMs,
     expiryReminders: reminders === 'on',
+    totpSecretRedisplay: redisplay,
     metricsToken,
     brandName,
     brandColor,

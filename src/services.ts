@@ -11,6 +11,7 @@ import { AttemptLimiter } from './modules/auth/attempt-limiter';
 import { EnrolmentService } from './modules/auth/enrolment.service';
 import { PasswordChangeService } from './modules/auth/password-change.service';
 import { PasswordResetService } from './modules/auth/password-reset.service';
+import { RecoveryCodeService } from './modules/auth/recovery-codes.service';
 import { SignInService } from './modules/auth/sign-in.service';
 import { TotpCheck } from './modules/auth/totp-check';
 import { SecretBox } from './modules/auth/secrets';
@@ -37,6 +38,7 @@ export interface Services {
   enrolment: EnrolmentService;
   passwordReset: PasswordResetService;
   passwordChange: PasswordChangeService;
+  recoveryCodes: RecoveryCodeService;
   resellers: ResellerService;
   customers: CustomerService;
   licenses: LicenseService;
@@ -54,9 +56,10 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const limiter = new AttemptLimiter(Date.now, () => metrics.rateLimited.inc());
   const box = new SecretBox(config.secretKey);
   const totp = new TotpCheck(box, limiter, metrics);
-  const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp);
+  const recoveryCodes = new RecoveryCodeService(mailer, limiter, totp, metrics, config.totpIssuer);
+  const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp, recoveryCodes);
   const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
-  const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics);
+  const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics, recoveryCodes);
   const passwordChange = new PasswordChangeService(config, mailer, limiter, sessions, totp, metrics);
   return {
     config,
@@ -72,10 +75,11 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     enrolment,
     passwordReset,
     passwordChange,
+    recoveryCodes,
     resellers: new ResellerService(sessions, mailer, config.totpIssuer),
     customers: new CustomerService(mailer, config.totpIssuer),
     licenses: new LicenseService(reader),
-    users: new UserService(passwordReset, sessions, mailer, config.totpIssuer),
+    users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.totpIssuer),
     apiTokens: new ApiTokenService(mailer, config.totpIssuer),
     reminders: new ExpiryReminderService(mailer, log, config),
   };

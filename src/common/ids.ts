@@ -11,6 +11,7 @@ export const IdPrefix = {
   ApiToken: 'tok',
   Session: 'ses',
   AccountToken: 'act',
+  RecoveryCode: 'rec',
 } as const;
 export type NodeTypeName = keyof typeof IdPrefix;
 

@@ -3,6 +3,7 @@ import { ApiToken } from '../modules/api-tokens/api-token.entity';
 import { AuditEvent } from '../modules/audit/audit-event.entity';
 import { AccountToken } from '../modules/auth/account-token.entity';
 import { AttemptCounter } from '../modules/auth/attempt-counter.entity';
+import { RecoveryCode } from '../modules/auth/recovery-code.entity';
 import { Session } from '../modules/auth/session.entity';
 import { Customer } from '../modules/customers/customer.entity';
 import { License } from '../modules/licenses/license.entity';
@@ -10,4 +11,16 @@ import { LicenseReminder } from '../modules/reminders/license-reminder.entity';
 import { Reseller } from '../modules/resellers/reseller.entity';
 import { User } from '../modules/users/user.entity';
 
-export const entities = [Reseller, Customer, License, User, Session, AccountToken, AttemptCounter, AuditEvent, ApiToken, LicenseReminder];
+export const entities = [
+  Reseller,
+  Customer,
+  License,
+  User,
+  Session,
+  AccountToken,
+  AttemptCounter,
+  AuditEvent,
+  ApiToken,
+  LicenseReminder,
+  RecoveryCode,
+];

@@ -16,7 +16,15 @@ export const MAX_FIELDS = 1000;
  * about 2,000 tokens) stays well under it.
  */
 export const MAX_TOKENS = 5_000;
-export const SENSITIVE_MUTATIONS = new Set(['login', 'verifyTotp', 'activateTwoFactor', 'resetPassword', 'changePassword']);
+export const SENSITIVE_MUTATIONS = new Set([
+  'login',
+  'verifyTotp',
+  'verifyRecoveryCode',
+  'activateTwoFactor',
+  'resetPassword',
+  'changePassword',
+  'generateRecoveryCodes',
+]);
 
 interface Tally {
   aliases: number;

@@ -48,6 +48,9 @@ export const permissionMap = {
     beginTwoFactorSetup: allow,
     activateTwoFactor: allow,
     verifyTotp: and(isSession, awaitsTotp),
+    verifyRecoveryCode: and(isSession, awaitsTotp),
+    // Like changePassword: a password + TOTP session, never an API token.
+    generateRecoveryCodes: and(isAuthenticated, isSession),
     requestTwoFactorActivation: and(isSession, awaitsSetup),
     logout: and(isSignedIn, isSession),
     // A password + TOTP session, not an API token: a leaked token must not take over the account.

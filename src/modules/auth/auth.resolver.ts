@@ -2,7 +2,7 @@
 // services, the gate in the shield map.
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../context';
-import { requirePrincipal } from '../../graphql/principal';
+import { requireAuthenticated, requirePrincipal } from '../../graphql/principal';
 import { LoginPayload, TwoFactorActivation, TwoFactorSetup } from './auth.types';
 
 @Resolver()
@@ -61,6 +61,20 @@ export class AuthResolver {
   })
   verifyTotp(@Arg('code', () => String) code: string, @Ctx() ctx: Context): Promise<LoginPayload> {
     return ctx.services.signIn.verifyTotp(ctx.em, requirePrincipal(ctx), code, ctx);
+  }
+
+  @Mutation(() => LoginPayload, {
+    description: 'TOTP_REQUIRED session: a recovery code instead of a TOTP code; returns the AUTHENTICATED session like verifyTotp.',
+  })
+  verifyRecoveryCode(@Arg('code', () => String) code: string, @Ctx() ctx: Context): Promise<LoginPayload> {
+    return ctx.services.signIn.verifyRecoveryCode(ctx.em, requirePrincipal(ctx), code, ctx);
+  }
+
+  @Mutation(() => [String], {
+    description: 'AUTHENTICATED session and a fresh TOTP code: 10 new single-use codes, shown once; older ones stop working.',
+  })
+  generateRecoveryCodes(@Arg('totpCode', () => String) totpCode: string, @Ctx() ctx: Context): Promise<string[]> {
+    return ctx.services.recoveryCodes.generate(ctx.em, requireAuthenticated(ctx), totpCode, ctx);
   }
 
   @Mutation(() => TwoFactorActivation, { description: "Session stage TWO_FACTOR_SETUP_REQUIRED: the 'Enable 2FA' button." })

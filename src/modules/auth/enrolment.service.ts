@@ -13,6 +13,7 @@ import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './acc
 import type { AttemptLimiter } from './attempt-limiter';
 import { isResellerPortal, type Principal } from './principal';
 import type { SecretBox } from './secrets';
+import type { RecoveryCodeService } from './recovery-codes.service';
 import type { RequestMeta, TotpCheck } from './totp-check';
 import { generateTotpSecret, otpauthUrl, qrCodeDataUrl } from './totp';
 
@@ -22,6 +23,8 @@ export interface TwoFactorSetupResult {
   otpauthUrl: string;
   qrCodeDataUrl: string;
   alreadyEnrolled: boolean;
+  /** A fresh secret for an account with 2FA enrolled (TOTP_SECRET_REDISPLAY=never): the old one works until this is confirmed. */
+  replacesEnrolled: boolean;
 }
 
 export class EnrolmentService {
@@ -32,6 +35,7 @@ export class EnrolmentService {
     private readonly limiter: AttemptLimiter,
     private readonly accountTokens: AccountTokenService,
     private readonly totp: TotpCheck,
+    private readonly recoveryCodes: Pick<RecoveryCodeService, 'discard'>,
   ) {}
 
   /**
@@ -100,10 +104,16 @@ export class EnrolmentService {
   }
 
   /** What the user scans and types: the secret, its otpauth URL and QR code, and the token to confirm it. */
-  async setupResult(user: User, setupToken: string, secretSealed: string, alreadyEnrolled: boolean): Promise<TwoFactorSetupResult> {
+  async setupResult(
+    user: User,
+    setupToken: string,
+    secretSealed: string,
+    alreadyEnrolled: boolean,
+    replacesEnrolled = false,
+  ): Promise<TwoFactorSetupResult> {
     const secret = this.box.open(secretSealed, user.id);
     const url = otpauthUrl(secret, user.email, this.config.totpIssuer);
-    return { setupToken, secret, otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), alreadyEnrolled };
+    return { setupToken, secret, otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), alreadyEnrolled, replacesEnrolled };
   }
 
   async activateTwoFactor(em: EntityManager, setupToken: string, code: string, meta: RequestMeta): Promise<boolean> {
@@ -116,6 +126,8 @@ export class EnrolmentService {
       await tx.nativeUpdate(User, { id: user.id }, { totpSecretSealed: row.secretSealed, twoFactorEnabled: true });
       // Sessions that were waiting for 2FA setup are of no further use.
       await tx.nativeDelete('Session', { user: user.id, stage: SessionStage.TWO_FACTOR_SETUP_REQUIRED });
+      // A fresh enrolment (not the confirmation of the enrolled secret) discards the recovery codes.
+      if (!row.alreadyEnrolled) await this.recoveryCodes.discard(tx, user.id);
       const action = row.alreadyEnrolled ? AuditAction.TWO_FACTOR_CONFIRMED : AuditAction.TWO_FACTOR_ACTIVATED;
       await audit(tx, action, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
     });

@@ -19,7 +19,7 @@ import { generateTotpSecret } from './totp';
 
 export class PasswordResetService {
   constructor(
-    private readonly config: Pick<Config, 'publicUrl' | 'totpIssuer'>,
+    private readonly config: Pick<Config, 'publicUrl' | 'totpIssuer' | 'totpSecretRedisplay'>,
     private readonly box: SecretBox,
     private readonly mailer: Mailer,
     private readonly background: Background,
@@ -79,7 +79,10 @@ export class PasswordResetService {
     assertAcceptablePassword(newPassword, user.email);
     const passwordHash = await hashPassword(newPassword);
     const hadPassword = user.passwordHash !== null;
-    const alreadyEnrolled = user.twoFactorEnabled && user.totpSecretSealed !== null;
+    const enrolled = user.twoFactorEnabled && user.totpSecretSealed !== null;
+    // TOTP_SECRET_REDISPLAY=never: an enrolled account gets a fresh secret to enrol; the enrolled one keeps
+    // working until the new one is confirmed (activateTwoFactor replaces it).
+    const alreadyEnrolled = enrolled && this.config.totpSecretRedisplay === 'always';
     const secretSealed = alreadyEnrolled ? user.totpSecretSealed! : this.box.seal(generateTotpSecret(), user.id);
     const setupToken = await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'token');
@@ -93,7 +96,7 @@ export class PasswordResetService {
       return this.accountTokens.issue(tx, user.id, AccountTokenPurpose.TOTP_SETUP, { secretSealed, alreadyEnrolled });
     });
 
-    if (hadPassword || alreadyEnrolled) {
+    if (hadPassword || enrolled) {
       this.mailer.sendLater({
         to: user.email,
         subject: `Your ${this.config.totpIssuer} password was changed`,
@@ -101,6 +104,6 @@ export class PasswordResetService {
         vars: { name: user.name, changedAt: new Date().toUTCString(), secretShownAgain: alreadyEnrolled },
       });
     }
-    return this.enrolment.setupResult(user, setupToken, secretSealed, alreadyEnrolled);
+    return this.enrolment.setupResult(user, setupToken, secretSealed, alreadyEnrolled, enrolled && !alreadyEnrolled);
   }
 }

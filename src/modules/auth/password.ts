@@ -49,6 +49,27 @@ export async function hashPassword(password: string): Promise<string> {
   return ['scrypt', LOG_N, R, P, salt.toString('base64'), key.toString('base64')].join('$');
 }
 
+/**
+ * A password-grade hash of a random secret under a given salt (recovery codes: one salt per set, so that
+ * checking a code costs one scrypt whatever the number of codes). Same format as hashPassword.
+ */
+export async function hashWithSalt(secret: string, salt: Buffer): Promise<string> {
+  const key = await scrypt(secret.normalize('NFC'), salt, KEY_LENGTH, { N: 2 ** LOG_N, r: R, p: P, maxmem: MAX_MEM });
+  return ['scrypt', LOG_N, R, P, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+/** The salt of a stored hash (hashWithSalt / hashPassword format), or null. */
+export function saltOf(stored: string): Buffer | null {
+  const [scheme, , , , salt] = stored.split('$');
+  return scheme === 'scrypt' && salt ? Buffer.from(salt, 'base64') : null;
+}
+
+/** Constant-time equality of two stored hashes. */
+export function sameHash(a: string, b: string): boolean {
+  const [x, y] = [Buffer.from(a), Buffer.from(b)];
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, logN, r, p, salt, key] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !key) return false;

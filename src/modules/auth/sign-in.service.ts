@@ -13,6 +13,7 @@ import { MAX_EMAIL_LENGTH, normalizeEmail } from './email-address';
 import type { EnrolmentService } from './enrolment.service';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password';
 import type { Principal } from './principal';
+import type { RecoveryCodeService } from './recovery-codes.service';
 import type { SessionService } from './session.service';
 import type { RequestMeta, TotpCheck } from './totp-check';
 
@@ -29,6 +30,7 @@ export class SignInService {
     private readonly totp: TotpCheck,
     private readonly enrolment: Pick<EnrolmentService, 'activationMethodOf'>,
     private readonly metrics: Pick<Metrics, 'loginFailures'>,
+    private readonly recoveryCodes: Pick<RecoveryCodeService, 'redeem'>,
   ) {}
 
   async login(em: EntityManager, email: string, password: string, totpCode: string | null, meta: RequestMeta): Promise<LoginResult> {
@@ -105,15 +107,25 @@ export class SignInService {
     return this.completeSignIn(em, user, meta, principal.credentialId);
   }
 
-  private async completeSignIn(em: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<LoginResult> {
-    const token = await em.transactional(async (tx) => {
-      // The limited session is spent once: of concurrent verifyTotp calls on it only one gets a session.
-      if (replacesSessionId) await this.sessions.spend(tx, replacesSessionId, SessionStage.TOTP_REQUIRED);
-      const token = this.sessions.create(tx, user.id, SessionStage.AUTHENTICATED);
-      await audit(tx, AuditAction.LOGIN_SUCCEEDED, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
-      return token;
-    });
+  /** A recovery code instead of a TOTP code on a TOTP_REQUIRED session (FLOWS.md section 11). */
+  async verifyRecoveryCode(em: EntityManager, principal: Principal, code: string, meta: RequestMeta): Promise<LoginResult> {
+    const user = await em.findOneOrFail(User, principal.userId);
+    const token = await this.recoveryCodes.redeem(em, user, code, meta, (tx) => this.signInWithin(tx, user, meta, principal.credentialId));
     return { token, stage: SessionStage.AUTHENTICATED, twoFactorActivation: null };
+  }
+
+  private async completeSignIn(em: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<LoginResult> {
+    const token = await em.transactional((tx) => this.signInWithin(tx, user, meta, replacesSessionId));
+    return { token, stage: SessionStage.AUTHENTICATED, twoFactorActivation: null };
+  }
+
+  /** The AUTHENTICATED session, created in the caller's transaction (spending the limited one it replaces). */
+  private async signInWithin(tx: EntityManager, user: User, meta: RequestMeta, replacesSessionId?: string): Promise<string> {
+    // The limited session is spent once: of concurrent verifyTotp calls on it only one gets a session.
+    if (replacesSessionId) await this.sessions.spend(tx, replacesSessionId, SessionStage.TOTP_REQUIRED);
+    const token = this.sessions.create(tx, user.id, SessionStage.AUTHENTICATED);
+    await audit(tx, AuditAction.LOGIN_SUCCEEDED, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
+    return token;
   }
 
   async logout(em: EntityManager, principal: Principal): Promise<boolean> {

@@ -21,7 +21,9 @@ export type MailTemplate =
   | 'account-reactivated'
   | 'reseller-suspended'
   | 'reseller-reinstated'
-  | 'customer-transferred';
+  | 'customer-transferred'
+  | 'recovery-codes-generated'
+  | 'recovery-code-used';
 
 export interface MailMessage {
   to: string;

@@ -50,6 +50,8 @@ export interface FlowState {
   secret?: string;
   otpauthUrl?: string;
   alreadyEnrolled?: boolean;
+  /** totp: a fresh key for an account with 2FA enrolled (TOTP_SECRET_REDISPLAY=never). */
+  replacesEnrolled?: boolean;
   /** done (reset): the password was changed. */
   passwordChanged?: boolean;
   /** invalid: why. */

@@ -33,6 +33,8 @@ const en = {
   confirmTitle: 'Confirm your authenticator app',
   alreadyEnrolled:
     'Two-factor authentication is already set up for this account. This is your existing key: if your app has it, just enter its current code. Otherwise add it to your app again now.',
+  replacingEnrolled:
+    'This is a new key for your account. Add it to your authenticator app and confirm it with a code: your current authenticator keeps working until you do.',
   scanStep: 'Scan this QR code with your authenticator app.',
   qrAlt: 'QR code for {issuer}, account {account}',
   openInApp: 'On this phone? Open the key in your authenticator app',
@@ -55,6 +57,8 @@ const en = {
     'From now on, sign in to {brand} with your e-mail address {account}, your password and the 6-digit code your authenticator app shows.',
   doneSessionsEnded: 'For your security, other sign-ins of this account have been ended.',
   doneKeepApp: 'Keep the authenticator app on your phone. If you lose it, ask your administrator to reset two-factor authentication.',
+  doneRecoveryCodes:
+    'After signing in, generate recovery codes and keep them somewhere safe, apart from your phone: each one signs you in once if you lose your phone.',
   doneContinue: 'Go to {brand}',
 
   invalidTitle: 'This link can no longer be used',
@@ -126,6 +130,8 @@ const de: Strings = {
   confirmTitle: 'Authenticator-App bestätigen',
   alreadyEnrolled:
     'Für dieses Konto ist die Zwei-Faktor-Authentifizierung bereits eingerichtet. Das ist Ihr bisheriger Schlüssel: Wenn Ihre App ihn hat, geben Sie einfach den aktuellen Code ein. Andernfalls fügen Sie ihn jetzt erneut in Ihrer App hinzu.',
+  replacingEnrolled:
+    'Das ist ein neuer Schlüssel für Ihr Konto. Fügen Sie ihn Ihrer Authenticator-App hinzu und bestätigen Sie ihn mit einem Code: Ihr bisheriger Authenticator funktioniert weiter, bis Sie das tun.',
   scanStep: 'Scannen Sie diesen QR-Code mit Ihrer Authenticator-App.',
   qrAlt: 'QR-Code für {issuer}, Konto {account}',
   openInApp: 'Auf diesem Telefon? Den Schlüssel in der Authenticator-App öffnen',
@@ -149,6 +155,8 @@ const de: Strings = {
   doneSessionsEnded: 'Zu Ihrer Sicherheit wurden andere Anmeldungen dieses Kontos beendet.',
   doneKeepApp:
     'Behalten Sie die Authenticator-App auf Ihrem Telefon. Wenn Sie sie verlieren, bitten Sie Ihre Administration, die Zwei-Faktor-Authentifizierung zurückzusetzen.',
+  doneRecoveryCodes:
+    'Erstellen Sie nach der Anmeldung Wiederherstellungscodes und bewahren Sie sie getrennt von Ihrem Telefon sicher auf: Jeder Code meldet Sie einmal an, falls Sie Ihr Telefon verlieren.',
   doneContinue: 'Weiter zu {brand}',
 
   invalidTitle: 'Dieser Link ist nicht mehr gültig',

@@ -231,6 +231,7 @@ export function createPageKit(services: Services) {
       secret: result.secret,
       otpauthUrl: result.otpauthUrl,
       alreadyEnrolled: result.alreadyEnrolled,
+      replacesEnrolled: result.replacesEnrolled,
       passwordChanged,
     };
   }

@@ -70,6 +70,7 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
       error,
       csrf: flow.csrf,
       alreadyEnrolled: flow.alreadyEnrolled === true,
+      replacesEnrolled: flow.replacesEnrolled === true,
       qrCodeDataUrl: await qrCodeDataUrl(flow.otpauthUrl ?? ''),
       qrSize: QR_SIZE,
       qrAlt: format(t.qrAlt, { issuer: config.totpIssuer, account }),

@@ -1,5 +1,5 @@
 // User queries and mutations, and the nested fields of User.
-import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../../common/enums';
 import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
@@ -107,6 +107,12 @@ export class UserResolver {
     @Ctx() ctx: Context,
   ): Promise<User> {
     return ctx.services.users.update(ctx.em, requireAuthenticated(ctx), id, input, ctx.clientAddress);
+  }
+
+  @FieldResolver(() => Int, { nullable: true, description: "Unused recovery codes; only on the caller's own user (null on others)." })
+  async recoveryCodesRemaining(@Root() user: Parent<User>, @Ctx() ctx: Context): Promise<number | null> {
+    if (user.id !== ctx.principal?.userId) return null;
+    return ctx.services.recoveryCodes.remaining(ctx.em, user.id);
   }
 
   /** A visible user's reseller and customer are visible by construction (FLOWS.md section 5). */

@@ -11,6 +11,7 @@ import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { PasswordResetService } from '../auth/password-reset.service';
 import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
+import type { RecoveryCodeService } from '../auth/recovery-codes.service';
 import type { SessionService } from '../auth/session.service';
 import { Customer } from '../customers/customer.entity';
 import type { Mailer } from '../mail/mailer';
@@ -44,6 +45,7 @@ export class UserService {
   constructor(
     private readonly invitations: Pick<PasswordResetService, 'issueInvitation' | 'sendInvitation'>,
     private readonly sessions: SessionService,
+    private readonly recoveryCodes: Pick<RecoveryCodeService, 'discard'>,
     private readonly mailer: Mailer,
     private readonly productName: string,
   ) {}
@@ -132,6 +134,7 @@ export class UserService {
     await em.transactional(async (tx) => {
       await tx.nativeUpdate(User, { id: user.id }, { twoFactorEnabled: false, totpSecretSealed: null, totpLastStep: null });
       await this.sessions.revokeAllFor(tx, user.id);
+      await this.recoveryCodes.discard(tx, user.id);
       await audit(
         tx,
         AuditAction.TWO_FACTOR_RESET,
