@@ -94,7 +94,9 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
     hideSchemaDetailsFromClientErrors: config.production,
-    csrfPrevention: true,
+    // A request with a bearer token cannot be sent cross-site without a preflight, so it may be a GET
+    // query (urql's default); token-less simple requests stay refused. Mutations are POST-only anyway.
+    csrfPrevention: { requestHeaders: ['x-apollo-operation-name', 'apollo-require-preflight', 'authorization'] },
     allowBatchedHttpRequests: false,
     // main.ts owns SIGTERM/SIGINT (drain background work, close the database, exit 0). Apollo's own
     // handlers (on unless NODE_ENV=test) would re-raise the signal after its stop and kill the process first.

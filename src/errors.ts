@@ -40,3 +40,9 @@ export const conflict = (message: string, field?: string, reason?: string) =>
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }
+
+/** Adds the WWW-Authenticate challenge of RFC 6750 to an UNAUTHENTICATED error (Apollo sends extensions.http headers). */
+export function bearerChallenge(error: AppError, challenge = 'Bearer'): AppError {
+  error.extensions.http = { headers: new Map([['www-authenticate', challenge]]) };
+  return error;
+}

@@ -6,7 +6,7 @@ import type { GraphQLResolveInfo, GraphQLSchema } from 'graphql';
 import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { Role, SessionStage } from '../common/enums';
 import type { Context } from '../context';
-import { forbidden, twoFactorRequired, unauthenticated } from '../errors';
+import { bearerChallenge, forbidden, twoFactorRequired, unauthenticated } from '../errors';
 import { isAuthenticated as isAuthenticatedPrincipal } from '../modules/auth/principal';
 
 const isSignedIn = rule({ cache: 'contextual' })((_p, _a, ctx: Context) => ctx.principal !== null);
@@ -91,7 +91,7 @@ function isShieldRule(value: unknown): boolean {
 /** What a denied field answers: who is asking decides between the three codes of FLOWS.md section 2. */
 export function deniedError(_thrown: unknown, _parent: unknown, _args: unknown, ctx: Context, _info: GraphQLResolveInfo) {
   if (ctx.credentialError) return ctx.credentialError;
-  if (!ctx.principal) return unauthenticated();
+  if (!ctx.principal) return bearerChallenge(unauthenticated());
   if (ctx.principal.stage !== SessionStage.AUTHENTICATED) return twoFactorRequired();
   return forbidden();
 }

@@ -264,11 +264,11 @@ describe('mandatory 2FA gate on every root field', function () {
     expect(failures, `public fields refused by the gate:\n${failures.join('\n')}`).to.deep.equal([]);
   });
 
-  it('a TOTP_REQUIRED session gets TWO_FACTOR_REQUIRED on every field but verifyTotp, logout and the public five, and changes nothing', async () => {
+  it('a TOTP_REQUIRED session gets TWO_FACTOR_REQUIRED on every field but verifyTotp, verifyRecoveryCode, logout and the public five, and changes nothing', async () => {
     const session = await passwordOnly(s, totpUser);
     expect(session.stage).to.equal('TOTP_REQUIRED');
     const before = await snapshot(s);
-    const allowed = new Set([...PUBLIC, 'verifyTotp', 'logout']);
+    const allowed = new Set([...PUBLIC, 'verifyTotp', 'verifyRecoveryCode', 'logout']);
     const outcomes = await sweep(session.token, allowed);
     const failures = outcomes
       .filter((o) => codeOf(o.result) !== 'TWO_FACTOR_REQUIRED' || o.result.data?.[o.field.name] != null)
@@ -352,11 +352,13 @@ describe('mandatory 2FA gate on every root field', function () {
       ['a Bearer header without a token', 'Bearer '],
     ];
     for (const [what, header] of cases) {
-      it(`${what} gets HTTP 401 with UNAUTHENTICATED (never a 500)`, async () => {
+      it(`${what} gets UNAUTHENTICATED (HTTP 200, invalid_token challenge) (never a 500)`, async () => {
         const res = await s.gql('{ me { id } }', {}, null, { authorization: header });
-        expect(res.status, JSON.stringify(res.errors)).to.equal(401);
+        expect(res.status, JSON.stringify(res.errors)).to.equal(200);
         expect(codeOf(res)).to.equal('UNAUTHENTICATED');
         expect(res.data).to.equal(null);
+        // Like a missing token (FLOWS.md section 13), with the RFC 6750 challenge naming the token.
+        expect(res.headers.get('www-authenticate')).to.equal('Bearer error="invalid_token"');
       });
     }
 
@@ -365,7 +367,7 @@ describe('mandatory 2FA gate on every root field', function () {
       const res = await s.gql('mutation { createReseller(input: { name: "via garbage token" }) { id } }', {}, null, {
         authorization: 'Bearer garbage',
       });
-      expect(res.status).to.equal(401);
+      expect(res.status).to.equal(200);
       expect(codeOf(res)).to.equal('UNAUTHENTICATED');
       expect(await snapshot(s)).to.deep.equal(before);
     });
@@ -388,7 +390,7 @@ describe('mandatory 2FA gate on every root field', function () {
       ['TOTP_REQUIRED', () => totpUser],
       ['TWO_FACTOR_SETUP_REQUIRED', () => setupUser],
     ] as const) {
-      it(`ends a ${stage} session, whose token then gets HTTP 401`, async () => {
+      it(`ends a ${stage} session, whose token then gets UNAUTHENTICATED`, async () => {
         const session = await passwordOnly(s, pick());
         expect(session.stage).to.equal(stage);
         const out = await s.gql<{ logout: boolean }>('mutation { logout }', {}, session.token);
@@ -396,7 +398,7 @@ describe('mandatory 2FA gate on every root field', function () {
         expect(out.data).to.deep.equal({ logout: true });
 
         const me = await s.gql('{ me { id } }', {}, session.token);
-        expect(me.status).to.equal(401);
+        expect(me.status).to.equal(200);
         expect(codeOf(me)).to.equal('UNAUTHENTICATED');
         // Nor can the dead token still do what its stage allowed.
         const stageOp =
@@ -404,10 +406,10 @@ describe('mandatory 2FA gate on every root field', function () {
             ? 'mutation { verifyTotp(code: "123456") { stage } }'
             : 'mutation { requestTwoFactorActivation { method } }';
         const op = await s.gql(stageOp, {}, session.token);
-        expect(op.status).to.equal(401);
+        expect(op.status).to.equal(200);
         expect(codeOf(op)).to.equal('UNAUTHENTICATED');
         const again = await s.gql('mutation { logout }', {}, session.token);
-        expect(again.status).to.equal(401);
+        expect(again.status).to.equal(200);
       });
     }
   });

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { Role, SessionStage } from '../../common/enums';
 import type { Reader } from '../../db/reader';
 import { readBoolean, readTime, sql } from '../../db/sql';
-import { unauthenticated } from '../../errors';
+import { bearerChallenge, unauthenticated } from '../../errors';
 import { ApiToken } from '../api-tokens/api-token.entity';
 import { AccountToken } from './account-token.entity';
 import { audit, AuditAction, target } from '../audit/audit.service';
@@ -19,11 +19,13 @@ export const LIMITED_STAGE_TIMEOUT_MS = 10 * 60 * 1000;
 /** lastSeenAt / lastUsedAt are written at most this often, so reads stay reads. */
 const TOUCH_INTERVAL_MS = 60 * 1000;
 
-/** A 401-style error: the client must sign in again. */
+/**
+ * A token that is malformed, unknown, expired or revoked: the client must sign in again. It answers like a
+ * missing token (FLOWS.md section 13: HTTP 200 with UNAUTHENTICATED in `errors`, so that clients find the
+ * code where they look for it), with the RFC 6750 challenge that names the token as the problem.
+ */
 export function invalidToken() {
-  const error = unauthenticated('The token is invalid or has expired. Sign in again.');
-  error.extensions.http = { status: 401 };
-  return error;
+  return bearerChallenge(unauthenticated('The token is invalid or has expired. Sign in again.'), 'Bearer error="invalid_token"');
 }
 
 interface SessionRow {
