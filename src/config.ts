@@ -82,6 +82,13 @@ function parseDatabase(value: string, env: Env): DatabaseConfig {
   throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
 }
 
+/** http://<host>:<port> of the listening server; a loopback or wildcard address is named localhost. */
+export function defaultPublicUrl(host: string, port: number): string {
+  const local = ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', ''].includes(host);
+  const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
 function parsePort(value: string | undefined): number {
   // Empty (e.g. "PORT=" in a copied .env) means unset, like every other variable: Number('') would be 0.
   const text = value?.trim() || '4000';
@@ -136,7 +143,10 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (secretKey.length < 32) throw new ConfigError('SECRET_KEY must be at least 32 characters');
 
-  const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL || 'http://localhost:4000')
+  const port = parsePort(env.PORT);
+  const host = env.HOST || '127.0.0.1';
+  // Unset: where this server listens, so that links work on a developer's machine whatever PORT is.
+  const publicUrl = parseUrl('PUBLIC_URL', env.PUBLIC_URL?.trim() || defaultPublicUrl(host, port))
     .toString()
     .replace(/\/$/, '');
   const portalUrl = env.RESELLER_PORTAL_URL?.trim() || (production ? null : `${publicUrl}/two-factor-setup`);
@@ -182,8 +192,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     production,
-    port: parsePort(env.PORT),
-    host: env.HOST || '127.0.0.1',
+    port,
+    host,
     database,
     dataDir,
     secretKey,

@@ -353,6 +353,19 @@ describe('configuration (loadConfig)', () => {
     expect(() => trust('everything')).to.throw(ConfigError, /TRUST_PROXY/);
   });
 
+  it('without PUBLIC_URL, links point where the server listens: PORT and a non-loopback HOST (an empty value is unset)', () => {
+    const url = (env: Record<string, string>) => loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, ...env }).publicUrl;
+    expect(url({ PORT: '4321' })).to.equal('http://localhost:4321');
+    expect(url({ PORT: '4321', PUBLIC_URL: '' })).to.equal('http://localhost:4321');
+    expect(url({ PORT: '8080', HOST: '0.0.0.0' })).to.equal('http://localhost:8080');
+    expect(url({ PORT: '8080', HOST: 'portal.internal' })).to.equal('http://portal.internal:8080');
+    expect(url({ PORT: '8080', HOST: 'fd00::5' })).to.equal('http://[fd00::5]:8080');
+    expect(url({ PORT: '8080', PUBLIC_URL: 'https://portal.example.test' })).to.equal('https://portal.example.test');
+    expect(loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, PORT: '4321' }).resellerPortalUrl).to.equal(
+      'http://localhost:4321/two-factor-setup',
+    );
+  });
+
   it('drops a trailing slash from PUBLIC_URL so links have exactly one', () => {
     expect(loadConfig({ SECRET_KEY: KEY, DATA_DIR: dir, PUBLIC_URL: 'https://portal.example.test/' }).publicUrl).to.equal(
       'https://portal.example.test',
