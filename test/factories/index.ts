@@ -140,6 +140,18 @@ export function freshCode(u: TestUser): string {
   return totpCode(u.secret!, next * 30000);
 }
 
+/**
+ * The current TOTP step, with at least `marginMs` left before it ends (else waits for the next step).
+ * The server accepts one step either side of its own, and each accepted code of a user must be of a
+ * newer step: a test that needs three accepted codes of one user within one step of the server uses
+ * the steps base - 1, base and base + 1, which stay acceptable until the step ends.
+ */
+export async function settledStep(marginMs = 10_000): Promise<number> {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < marginMs) await new Promise((r) => setTimeout(r, left + 100));
+  return Math.floor(Date.now() / 30_000);
+}
+
 /** Password + TOTP through the API: an AUTHENTICATED session token. */
 export async function signIn(s: TestServer, u: TestUser): Promise<string> {
   const res = await s.gql<{ login: { token: string; stage: string } }>(

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Role } from '../../src/common/enums';
 import { ConfigError, loadConfig } from '../../src/config';
 import { AccountToken, AccountTokenPurpose } from '../../src/modules/auth/account-token.entity';
+import { SecretBox } from '../../src/modules/auth/secrets';
 import { totpCode } from '../../src/modules/auth/totp';
 import { PAGE_SECURITY_HEADERS } from '../../src/modules/pages/page-kit';
 import { PAGES_DIR, pageTemplateFiles } from '../../src/modules/pages/pages.view';
@@ -111,6 +112,17 @@ function expectSecurityHeaders(page: Page) {
     expect(page.headers.get(name), `${name} on a ${page.status}`).to.equal(value);
   }
 }
+
+/** The confirm page's note on a new key for an enrolled account (TOTP_SECRET_REDISPLAY=never). */
+const NEW_KEY_NOTE = {
+  en: 'This is a new key for your account. Add it to your authenticator app and confirm it with a code: your current authenticator keeps working until you do.',
+  de: 'Das ist ein neuer Schlüssel für Ihr Konto. Fügen Sie ihn Ihrer Authenticator-App hinzu und bestätigen Sie ihn mit einem Code: Ihr bisheriger Authenticator funktioniert weiter, bis Sie das tun.',
+};
+/** The done page's hint on recovery codes. */
+const RECOVERY_HINT = {
+  en: 'After signing in, generate recovery codes and keep them somewhere safe, apart from your phone',
+  de: 'Erstellen Sie nach der Anmeldung Wiederherstellungscodes und bewahren Sie sie getrennt von Ihrem Telefon sicher auf',
+};
 
 /** A code for the secret that matches none of the steps the server accepts now. */
 
@@ -601,18 +613,60 @@ describe('pages: password, QR code and code in the browser', function () {
     expect(() => loadConfig({ ...env, BRAND_NAME: 'a\nb' })).to.throw(ConfigError, /BRAND_NAME/);
   });
 
-  it('alreadyEnrolled: a reset shows the existing secret again, as the API does', async () => {
+  it('alreadyEnrolled (TOTP_SECRET_REDISPLAY=always, the default): a reset shows the existing secret again, as the API does', async () => {
+    expect(s.config.totpSecretRedisplay).to.equal('always');
     const u = await makeUser(s, { role: Role.ADMIN });
     const token = await issue(u, AccountTokenPurpose.PASSWORD_RESET);
     const client = new PageClient(s.url);
     const qr = await toQrPage(client, token);
     expect(h1Of(qr.html)).to.equal('Confirm your authenticator app');
     expect(qr.html).to.contain('Two-factor authentication is already set up for this account. This is your existing key');
+    expect(qr.html).to.not.contain(NEW_KEY_NOTE.en);
     expect(secretOf(qr.html)).to.equal(u.secret);
     expect(new URL(decodeQrDataUrl(qrOf(qr.html))).searchParams.get('secret')).to.equal(u.secret);
     const done = await client.submit('/two-factor-setup/confirm', { csrf: csrfOf(qr.html), code: totpCode(u.secret!) });
     expect(h1Of(done.html)).to.equal('Your authenticator app is confirmed');
     expect(done.html).to.contain('other sign-ins of this account have been ended');
+    expect(done.html).to.contain(RECOVERY_HINT.en);
+  });
+
+  it('TOTP_SECRET_REDISPLAY=never: a reset of an enrolled account shows a new key with a note, in English and German', async () => {
+    const never = await startTestServer({ TOTP_SECRET_REDISPLAY: 'never' });
+    try {
+      for (const lang of ['en', 'de'] as const) {
+        const u = await makeUser(never, { role: Role.ADMIN });
+        const em = never.app.services.orm.em.fork();
+        const token = await never.app.services.accountTokens.issue(em, u.user.id, AccountTokenPurpose.PASSWORD_RESET);
+        await em.flush();
+        const client = new PageClient(never.url);
+        const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}&lang=${lang}`);
+        expect(form.html).to.contain(`<html lang="${lang}">`);
+        const qr = await client.submit('/reset-password', {
+          csrf: csrfOf(form.html),
+          newPassword: NEW_PASSWORD,
+          confirmPassword: NEW_PASSWORD,
+        });
+        // A set-up page (not "confirm your app"), with the note and a key other than the enrolled one.
+        expect(h1Of(qr.html), lang).to.equal(lang === 'en' ? 'Set up your authenticator app' : 'Authenticator-App einrichten');
+        expect(qr.html, lang).to.contain(`<p class="note">${NEW_KEY_NOTE[lang]}</p>`);
+        expect(qr.html, lang).to.not.contain(lang === 'en' ? 'This is your existing key' : 'Das ist Ihr bisheriger Schlüssel');
+        const secret = secretOf(qr.html);
+        expect(secret).to.match(/^[A-Z2-7]{32}$/);
+        expect(secret).to.not.equal(u.secret);
+        expect(new URL(decodeQrDataUrl(qrOf(qr.html))).searchParams.get('secret')).to.equal(secret);
+
+        // Confirmed with a code of the new key: "2FA is active", with the hint to create recovery codes.
+        const done = await client.submit('/two-factor-setup/confirm', { csrf: csrfOf(qr.html), code: totpCode(secret) });
+        expect(h1Of(done.html), lang).to.equal(
+          lang === 'en' ? 'Two-factor authentication is active' : 'Die Zwei-Faktor-Authentifizierung ist aktiv',
+        );
+        expect(done.html, lang).to.contain(RECOVERY_HINT[lang]);
+        const user = await never.app.services.orm.em.fork().findOneOrFail(User, u.user.id, { populate: ['totpSecretSealed'] });
+        expect(new SecretBox(never.config.secretKey).open(user.totpSecretSealed!, u.user.id)).to.equal(secret);
+      }
+    } finally {
+      await never.stop();
+    }
   });
 
   it('security headers on every page, the redirects, the errors and the stylesheet; a large form is refused as a page', async () => {
