@@ -21,12 +21,12 @@ import { codeOf, ok, startTestServer, testEnv, type TestServer } from '../helper
 const LOGIN = `mutation($e: String!, $p: String!, $c: String) { login(email: $e, password: $p, totpCode: $c) { token stage } }`;
 const ME = `{ me { id twoFactorEnabled } }`;
 const REQUEST_RESET = `mutation($e: String!) { requestPasswordReset(email: $e) }`;
-const RESET = `mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) { setupToken secret otpauthUrl alreadyEnrolled } }`;
+const RESET = `mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) { setupToken secret otpauthUrl alreadyEnrolled replacesEnrolled } }`;
 const ACTIVATE = `mutation($t: String!, $c: String!) { activateTwoFactor(setupToken: $t, code: $c) }`;
 
 const NEW_PASSWORD = 'a long and new password';
 
-type Setup = { setupToken: string; secret: string; otpauthUrl: string; alreadyEnrolled: boolean };
+type Setup = { setupToken: string; secret: string; otpauthUrl: string; alreadyEnrolled: boolean; replacesEnrolled: boolean };
 
 describe('TOTP_SECRET_REDISPLAY=never: a reset link starts a fresh enrolment (API)', function () {
   this.timeout(60000);
@@ -62,7 +62,7 @@ describe('TOTP_SECRET_REDISPLAY=never: a reset link starts a fresh enrolment (AP
     const u = await makeUser(s, { role: Role.ADMIN });
     const enrolledSealed = await sealedSecretOf(u.user.id);
     const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(u.email), p: NEW_PASSWORD })).resetPassword;
-    expect(setup.alreadyEnrolled).to.equal(false);
+    expect([setup.alreadyEnrolled, setup.replacesEnrolled]).to.deep.equal([false, true]);
     expect(setup.secret).to.match(/^[A-Z2-7]{32}$/);
     expect(setup.secret).to.not.equal(u.secret);
     expect(new URL(setup.otpauthUrl).searchParams.get('secret')).to.equal(setup.secret);
@@ -110,7 +110,7 @@ describe('TOTP_SECRET_REDISPLAY=never: a reset link starts a fresh enrolment (AP
   it('an account without 2FA enrols as before: a new secret, alreadyEnrolled false', async () => {
     const u = await makeUser(s, { role: Role.ADMIN, twoFactor: false });
     const setup = ok(await s.gql<{ resetPassword: Setup }>(RESET, { t: await resetToken(u.email), p: NEW_PASSWORD })).resetPassword;
-    expect(setup.alreadyEnrolled).to.equal(false);
+    expect([setup.alreadyEnrolled, setup.replacesEnrolled]).to.deep.equal([false, false]);
     const base = await settledStep();
     expect(ok(await s.gql(ACTIVATE, { t: setup.setupToken, c: totpCode(setup.secret, base * 30_000) }))).to.deep.equal({
       activateTwoFactor: true,

@@ -42,4 +42,10 @@ export class TwoFactorSetup {
 
   @Field(() => Boolean, { description: '2FA was already set up: the existing secret is displayed again.' })
   alreadyEnrolled!: boolean;
+
+  @Field(() => Boolean, {
+    description:
+      '2FA was already set up and TOTP_SECRET_REDISPLAY=never: this is a new secret; the enrolled one keeps working until this one is activated.',
+  })
+  replacesEnrolled!: boolean;
 }
