@@ -6,6 +6,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { getOperationAST, parse } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +34,28 @@ export interface App {
   url: string;
   /** Stops accepting requests, lets in-flight ones finish (bounded), then closes the database. */
   stop(): Promise<void>;
+}
+
+/**
+ * A GET query without a bearer token and without a preflight-forcing header: what a browser could send
+ * cross-site, so it is not executed (FLOWS.md section 13). Every query needs a session, so the answer is
+ * the one execution would give, UNAUTHENTICATED with the bearer challenge, instead of Apollo's CSRF 400
+ * with BAD_USER_INPUT, which sent urql users (GET by default) looking for an input error. Mutations and
+ * unreadable documents go on to Apollo (405, 400).
+ */
+function tokenlessGetQuery(req: Request, res: Response, next: NextFunction) {
+  const preflighted = ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight', 'content-type'].some((h) => req.get(h));
+  if (preflighted || typeof req.query.query !== 'string') return next();
+  let operation;
+  try {
+    const document = parse(req.query.query, { maxTokens: MAX_TOKENS });
+    operation = getOperationAST(document, typeof req.query.operationName === 'string' ? req.query.operationName : undefined);
+  } catch {
+    return next();
+  }
+  if (operation?.operation !== 'query') return next();
+  res.set('www-authenticate', 'Bearer');
+  return jsonError(res, 200, ErrorCode.UNAUTHENTICATED, 'Not signed in, or the session has ended.');
 }
 
 function jsonError(res: Response, status: number, code: string, message: string) {
@@ -149,6 +172,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   // The pages behind the links in e-mails (/reset-password, /two-factor-setup): HTML forms, own body parser.
   app.use(createPagesRouter(services));
 
+  app.get('/graphql', tokenlessGetQuery);
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
