@@ -8,10 +8,11 @@
 // RESELLER of A, RESELLER of B, CUSTOMER of A1, CUSTOMER of B1 (a target only). Mutations that take
 // access away or change accounts (FLOWS.md section 9) act on objects made for their row (fresh users
 // of the target side, a fresh reseller, a stand-in of the principal for its own account), never on
-// the fixture.
+// the fixture. So do the license lifecycle mutations (FLOWS.md section 10): each row suspends, reinstates,
+// upgrades, moves or transfers a fresh license or customer of the target side.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { Role } from '../../src/common/enums';
+import { LicenseKind, Role } from '../../src/common/enums';
 import type { Customer } from '../../src/modules/customers/customer.entity';
 import { License } from '../../src/modules/licenses/license.entity';
 import { Reseller } from '../../src/modules/resellers/reseller.entity';
@@ -43,6 +44,8 @@ interface Fixture {
   apiToken: Record<Principal, string>;
   /** CUSTOMER_UPDATED events about A1 and B1; their actor is the admin. */
   audit: Record<Side, string>;
+  /** LICENSE_UPDATED events about the fixture's licenses (their history); their actor is the admin. */
+  licenseAudit: Record<Side, string>;
 }
 let F: Fixture;
 
@@ -84,7 +87,7 @@ async function snapshot() {
     resellers: await sql('select id, name, linked_to_reseller_portal, suspended_at, suspension_reason from reseller order by id'),
     customers: await sql('select id, name, contact_email, reseller_id from customer order by id'),
     licenses: await sql(
-      'select id, seats, valid_from, valid_until, revoked_at, suspended_at, reseller_suspended_at, customer_id, reseller_id from license order by id',
+      'select id, kind, seats, valid_from, valid_until, revoked_at, suspended_at, reseller_suspended_at, customer_id, reseller_id from license order by id',
     ),
     users: await sql(
       'select id, email, name, locale, role, reseller_id, customer_id, linked_to_reseller_portal, active, deactivated_at, two_factor_enabled, totp_secret_sealed, password_hash from app_user order by id',
@@ -120,8 +123,12 @@ async function visibleIds(what: Visible, p: Principal): Promise<string[]> {
         ? ids('select id from app_user where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [r, r])
         : ids('select id from app_user where customer_id = ?', [c]);
     case 'audit':
+      // A transfer's events are also the former reseller's (FLOWS.md section 10).
       return r
-        ? ids('select id from audit_event where reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)', [r, r])
+        ? ids(
+            'select id from audit_event where reseller_id = ? or former_reseller_id = ? or customer_id in (select id from customer where reseller_id = ?)',
+            [r, r, r],
+          )
         : [];
   }
 }
@@ -141,7 +148,7 @@ async function treeIds(resellerId: string): Promise<string[]> {
     ])),
     ...users,
     ...(users.length ? await ids(`select id from api_token where user_id in (${users.map(() => '?').join(', ')})`, users) : []),
-    ...(await ids('select id from audit_event where reseller_id = ?', [resellerId])),
+    ...(await ids('select id from audit_event where reseller_id = ? or former_reseller_id = ?', [resellerId, resellerId])),
   ];
 }
 
@@ -461,6 +468,57 @@ async function resellerRows(resellerId: string) {
 
 const LICENSE_FIELDS = 'id seats status customer { id } reseller { id }';
 
+/** A fresh license of the target side's customer (or of `customer`): the fixture's licenses stay as they are. */
+async function freshLicense(target: string, data: { kind?: LicenseKind } = {}, customer?: Customer): Promise<string> {
+  return (await makeLicense(F.s, customer ?? F.customer[side(target)], data)).id;
+}
+
+async function licenseRow(id: string) {
+  const [db] = await sql<{ kind: string; suspended_at: unknown; customer_id: string; reseller_id: string }>(
+    'select kind, suspended_at, customer_id, reseller_id from license where id = ?',
+    [id],
+  );
+  return db!;
+}
+
+/** The changes JSON of each `action` event about `targetId`, oldest first. */
+async function auditChanges(action: string, targetId: string): Promise<unknown[]> {
+  return (
+    await sql<{ changes: string | null }>('select changes from audit_event where action = ? and target_id = ? order by at, id', [
+      action,
+      targetId,
+    ])
+  ).map((r) => (r.changes === null ? null : JSON.parse(r.changes)));
+}
+
+const MOVE = `mutation($id: ID!, $to: ID!) { moveLicense(id: $id, toCustomerId: $to) { ${LICENSE_FIELDS} } }`;
+
+/** A fresh license of the target side and a fresh customer to move it to: of the same side, or of the other. */
+const moveOp = (to: 'same side' | 'other side'): Op => ({
+  kind: 'mutation',
+  query: MOVE,
+  prepare: async (row) => {
+    const from = side(row.target);
+    const toCustomer = await makeCustomer(F.s, F.reseller[to === 'same side' ? from : otherSide(from)]);
+    return { vars: { id: await freshLicense(from), to: toCustomer.id }, state: { from: F.customer[from].id } };
+  },
+  pick: (data) => data.moveLicense,
+  outcome(res) {
+    if (!res.errors?.length) return res.data?.moveLicense ? 'data' : 'null';
+    const code = codeOf(res) as Outcome;
+    // Both visible, of two resellers: the input is wrong, and it names the target.
+    if (code === 'BAD_USER_INPUT') expect(res.errors[0]!.extensions!.field).to.equal('toCustomerId');
+    return code;
+  },
+  async verify(license, row, prep) {
+    const id = prep.vars.id as string;
+    const resellerId = F.reseller[side(row.target)].id;
+    expect(license).to.deep.include({ id, customer: { id: prep.vars.to }, reseller: { id: resellerId } });
+    expect(await licenseRow(id)).to.deep.include({ customer_id: prep.vars.to, reseller_id: resellerId });
+    expect(await auditChanges('LICENSE_MOVED', id)).to.deep.equal([{ customerId: { from: prep.state.from, to: prep.vars.to } }]);
+  },
+});
+
 const OPS = {
   // --- single reads: invisible is null, exactly like an unknown id
   'license(id)': {
@@ -498,6 +556,21 @@ const OPS = {
   resellers: listOp('resellers', 'reseller', (t) => F.reseller[side(t)].id),
   users: listOp('users', 'user', userIdOf),
   auditEvents: listOp('auditEvents', 'audit', (t) => F.audit[side(t)]),
+  // A license's history (FLOWS.md section 10): exactly the visible events about it.
+  'auditEvents(filter: { targetId: license })': {
+    kind: 'list',
+    query: `query($id: ID!) { auditEvents(first: 100, filter: { targetId: $id }) { ${connection('id targetId targetType')} } }`,
+    prepare: (row) => ({ vars: { id: F.license[side(row.target)] } }),
+    pick: (data, row) => data.auditEvents.edges.find((e: Json) => e.node.id === F.licenseAudit[side(row.target)])?.node ?? null,
+    async always(data, row) {
+      const licenseId = F.license[side(row.target)];
+      const visible = new Set(await visibleIds('audit', row.principal));
+      const expected = (await ids('select id from audit_event where target_id = ?', [licenseId])).filter((id) => visible.has(id));
+      expect([...edgeIds(data.auditEvents)].sort(), `history of ${licenseId} for ${row.principal}`).to.deep.equal(expected);
+      expect(data.auditEvents.totalCount).to.equal(expected.length);
+      for (const { node } of data.auditEvents.edges) expect(node).to.deep.include({ targetId: licenseId, targetType: 'License' });
+    },
+  },
   apiTokens: {
     kind: 'list',
     query: '{ apiTokens { id name } }',
@@ -782,6 +855,90 @@ const OPS = {
       expect(await auditReasons('RESELLER_REINSTATED', resellerId)).to.have.length(1);
     },
   },
+  // --- the license lifecycle (FLOWS.md section 10): a fresh license or customer of the target side per row
+  suspendLicense: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!, $reason: String!) { suspendLicense(id: $id, reason: $reason) { id status suspendedAt } }',
+    prepare: async (row) => ({ vars: { id: await freshLicense(row.target), reason: `Unpaid invoice ${rand()}` } }),
+    pick: (data) => data.suspendLicense,
+    async verify(license, _row, prep) {
+      const id = prep.vars.id as string;
+      expect(license).to.deep.include({ id, status: 'SUSPENDED' });
+      expect(Date.parse(license.suspendedAt)).to.be.closeTo(Date.now(), 60_000);
+      expect((await licenseRow(id)).suspended_at).to.not.equal(null);
+      expect(await licenseStatusForAdmin(id)).to.equal('SUSPENDED');
+      expect(await auditReasons('LICENSE_SUSPENDED', id)).to.deep.equal([prep.vars.reason]);
+    },
+  },
+  reinstateLicense: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!) { reinstateLicense(id: $id) { id status suspendedAt } }',
+    // A fresh license, suspended through the ORM.
+    prepare: async (row) => {
+      const id = await freshLicense(row.target);
+      await F.s.app.services.orm.em.fork().nativeUpdate(License, { id }, { suspendedAt: new Date(Date.now() - 60_000) });
+      return { vars: { id } };
+    },
+    pick: (data) => data.reinstateLicense,
+    async verify(license, _row, prep) {
+      const id = prep.vars.id as string;
+      expect(license).to.deep.equal({ id, status: 'ACTIVE', suspendedAt: null });
+      expect((await licenseRow(id)).suspended_at).to.equal(null);
+      expect(await licenseStatusForAdmin(id)).to.equal('ACTIVE');
+      expect(await auditReasons('LICENSE_REINSTATED', id)).to.have.length(1);
+    },
+  },
+  'updateLicense(kind upgrade)': {
+    kind: 'mutation',
+    query: 'mutation($id: ID!) { updateLicense(id: $id, input: { kind: MOBILE_SECURITY }) { id kind seats } }',
+    prepare: async (row) => ({ vars: { id: await freshLicense(row.target, { kind: LicenseKind.MDM }) } }),
+    pick: (data) => data.updateLicense,
+    async verify(license, _row, prep) {
+      const id = prep.vars.id as string;
+      expect(license).to.deep.equal({ id, kind: 'MOBILE_SECURITY', seats: 10 });
+      expect((await licenseRow(id)).kind).to.equal('MOBILE_SECURITY');
+      expect(await auditChanges('LICENSE_UPGRADED', id)).to.deep.equal([{ kind: { from: 'MDM', to: 'MOBILE_SECURITY' } }]);
+    },
+  },
+  'moveLicense(same reseller)': moveOp('same side'),
+  "moveLicense(other side's customer)": moveOp('other side'),
+  transferCustomer: {
+    kind: 'mutation',
+    query:
+      'mutation($c: ID!, $to: ID!, $reason: String!) { transferCustomer(customerId: $c, toResellerId: $to, reason: $reason) { id reseller { id } } }',
+    // A fresh customer of the target side with two licenses and a user, and a fresh reseller to take it.
+    prepare: async (row) => {
+      const customer = await makeCustomer(F.s, F.reseller[side(row.target)]);
+      const licenseIds = [await freshLicense(row.target, {}, customer), await freshLicense(row.target, {}, customer)].sort();
+      await makeUser(F.s, { role: Role.CUSTOMER, customer });
+      const to = await makeReseller(F.s);
+      return { vars: { c: customer.id, to: to.id, reason: `Reseller change ${rand()}` }, state: { licenseIds } };
+    },
+    pick: (data) => data.transferCustomer,
+    async verify(customer, row, prep) {
+      const { c, to, reason } = prep.vars as { c: string; to: string; reason: string };
+      const from = F.reseller[side(row.target)].id;
+      expect(customer).to.deep.equal({ id: c, reseller: { id: to } });
+      expect(await sql('select reseller_id from customer where id = ?', [c])).to.deep.equal([{ reseller_id: to }]);
+      const licenses = await sql<{ id: string; reseller_id: string }>(
+        'select id, reseller_id from license where customer_id = ? order by id',
+        [c],
+      );
+      expect(licenses).to.deep.equal(prep.state.licenseIds.map((id: string) => ({ id, reseller_id: to })));
+      const changes = { resellerId: { from, to } };
+      expect(await auditReasons('CUSTOMER_TRANSFERRED', c)).to.deep.equal([reason]);
+      expect(await auditChanges('CUSTOMER_TRANSFERRED', c)).to.deep.equal([changes]);
+      for (const id of prep.state.licenseIds) {
+        expect(await auditReasons('LICENSE_TRANSFERRED', id), id).to.deep.equal([reason]);
+        expect(await auditChanges('LICENSE_TRANSFERRED', id), id).to.deep.equal([changes]);
+      }
+      const events = await sql('select distinct reseller_id, former_reseller_id from audit_event where action like ? and customer_id = ?', [
+        '%_TRANSFERRED',
+        c,
+      ]);
+      expect(events).to.deep.equal([{ reseller_id: to, former_reseller_id: from }]);
+    },
+  },
   createApiToken: {
     kind: 'mutation',
     query: 'mutation($name: String!) { createApiToken(name: $name) { token apiToken { id name } } }',
@@ -895,6 +1052,7 @@ const SPEC: [OpName, readonly string[], Record<Principal, Outcome[]>][] = [
   ['resellers', SIDES, STAFF_LIST],
   ['users', USERS, USER_READ],
   ['auditEvents', SIDES, STAFF_LIST],
+  ['auditEvents(filter: { targetId: license })', SIDES, STAFF_LIST],
   ['apiTokens', PRINCIPALS, OWN_ONLY(N)],
   ['Reseller.customers via node(id)', SIDES, STAFF_READ],
   ['Reseller.customers via customer.reseller', SIDES, { admin: [D, D], resA: [D, N], resB: [N, D], custA1: [FB, N] }],
@@ -930,6 +1088,15 @@ const SPEC: [OpName, readonly string[], Record<Principal, Outcome[]>][] = [
   ['updateUser(own RSP link, changed)', ['self'], EVERYONE(FB)],
   ['suspendReseller', ['fresh'], ADMIN_ONLY],
   ['reinstateReseller', ['fresh'], ADMIN_ONLY],
+  // FLOWS.md section 10: staff within their scope; a move needs a visible target of the license's reseller.
+  ['suspendLicense', SIDES, STAFF_WRITE],
+  ['reinstateLicense', SIDES, STAFF_WRITE],
+  ['updateLicense(kind upgrade)', SIDES, STAFF_WRITE],
+  ['moveLicense(same reseller)', SIDES, STAFF_WRITE],
+  // The admin sees both: BAD_USER_INPUT. A reseller sees one of them at most: NOT_FOUND.
+  ["moveLicense(other side's customer)", SIDES, { admin: [BAD, BAD], resA: [NF, NF], resB: [NF, NF], custA1: [FB, FB] }],
+  // Admins only, on either side.
+  ['transferCustomer', SIDES, { admin: [D, D], resA: [FB, FB], resB: [FB, FB], custA1: [FB, FB] }],
   ['createApiToken', ['-'], { admin: [D], resA: [D], resB: [D], custA1: [D] }],
   ['revokeApiToken', PRINCIPALS, OWN_ONLY(NF)],
 ];
@@ -1003,6 +1170,7 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       token,
       apiToken: {} as Record<Principal, string>,
       audit: {} as Record<Side, string>,
+      licenseAudit: {} as Record<Side, string>,
     };
     for (const p of PRINCIPALS) {
       const res = await s.gql<Json>('mutation { createApiToken(name: "fixture") { apiToken { id } } }', {}, token[p]);
@@ -1020,6 +1188,17 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
       const [event] = await sql<{ id: string }>(`select id from audit_event where action = 'CUSTOMER_UPDATED' and target_id = ?`, [c.id]);
       F.audit[sd] = event!.id;
+      // And one about each side's license (its history, for auditEvents(filter: { targetId })).
+      const upd = await s.gql<Json>(
+        'mutation($id: ID!) { updateLicense(id: $id, input: { seats: 11 }) { id } }',
+        { id: F.license[sd] },
+        token.admin,
+      );
+      expect(upd.errors, JSON.stringify(upd.errors)).to.equal(undefined);
+      const [licenseEvent] = await sql<{ id: string }>(`select id from audit_event where action = 'LICENSE_UPDATED' and target_id = ?`, [
+        F.license[sd],
+      ]);
+      F.licenseAudit[sd] = licenseEvent!.id;
     }
   });
 

@@ -5,7 +5,7 @@ import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { decodeCursor, keysetSql, pageOf, pageSize, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
 import { and, sql } from '../../db/sql';
-import { badInput, notFound } from '../../errors';
+import { badInput, ErrorCode, isAppError, notFound } from '../../errors';
 import { requiredReason } from '../../common/validation';
 import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
 import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
@@ -40,6 +40,9 @@ export interface NewLicense {
 
 /** MAX_KEY_ATTEMPTS fresh keys at most when a key collides (120 random bits: practically never). */
 export const MAX_KEY_ATTEMPTS = 4;
+
+/** How often a creation follows its customer to another reseller when transfers keep racing it. */
+const MAX_CUSTOMER_MOVES = 3;
 
 /**
  * A new license with a fresh key, of the customer and the customer's reseller, and its LICENSE_CREATED
@@ -213,10 +216,11 @@ export class LicenseService {
     }
     const seats = checkSeats(input.seats);
     const { validFrom, validUntil } = checkWindow(input.validFrom, input.validUntil, this.now());
-    const customer = await em.findOne(Customer, scopeWhere('Customer', p, { id: input.customerId }));
-    if (!customer) throw notFound('customer');
+    const found = await em.findOne(Customer, scopeWhere('Customer', p, { id: input.customerId }));
+    if (!found) throw notFound('customer');
+    let customer: Pick<Customer, 'id' | 'reseller'> = found;
 
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, moves = 0; ;) {
       try {
         // A fresh EntityManager per attempt: a failed insert leaves nothing behind in the request's one.
         return await em.fork().transactional(async (tx) =>
@@ -235,13 +239,23 @@ export class LicenseService {
           ),
         );
       } catch (error) {
+        if (isAppError(error) && error.code === ErrorCode.NOT_FOUND && moves < MAX_CUSTOMER_MOVES) {
+          // The customer left the reseller read above (a concurrent transfer committed in between). NOT_FOUND
+          // only if the caller can no longer see it (FLOWS.md section 2); otherwise create it under its
+          // customer's reseller now. A fresh EntityManager: the request's one holds the customer as first read.
+          const current = await em.fork().findOne(Customer, scopeWhere('Customer', p, { id: input.customerId }));
+          if (!current) throw error;
+          customer = current;
+          moves++;
+          continue;
+        }
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         if (idempotencyKey !== null) {
           const winner = await this.findByIdempotencyKey(em.fork(), p, idempotencyKey);
           if (winner) return winner;
         }
         // A key collision: try a fresh key.
-        if (attempt + 1 >= MAX_KEY_ATTEMPTS) throw error;
+        if (++attempt >= MAX_KEY_ATTEMPTS) throw error;
       }
     }
   }
