@@ -1,5 +1,5 @@
 // What HTTP clients see (FLOWS.md section 13): queries over GET work with a bearer token (urql's default),
-// CSRF protection stays for token-less simple requests, mutations stay POST-only; a missing and a dead
+// token-less simple requests are not executed, mutations stay POST-only; a missing and a dead
 // token answer alike (HTTP 200, UNAUTHENTICATED in errors) with a WWW-Authenticate challenge.
 import { expect } from 'chai';
 import { Role } from '../../src/common/enums';
@@ -48,10 +48,20 @@ describe('HTTP clients: GET queries, one status per code, the bearer challenge (
     expect(await s.app.services.orm.em.fork().count('Reseller', { name: 'via GET' })).to.equal(0);
   });
 
-  it('a token-less GET (a simple cross-site request) is still refused by the CSRF protection', async () => {
+  it('a token-less GET query (a simple cross-site request) is not executed: UNAUTHENTICATED with the challenge, not a CSRF 400', async () => {
     const res = await get('{ me { id } }');
-    expect(res.status).to.equal(400);
-    expect(res.body.data).to.equal(undefined);
+    expect([res.status, res.challenge]).to.deep.equal([200, 'Bearer']);
+    expect(res.body).to.deep.equal({
+      errors: [{ message: 'Not signed in, or the session has ended.', extensions: { code: 'UNAUTHENTICATED' } }],
+    });
+    // A token-less GET mutation and a token-less simple POST still meet the CSRF protection (400).
+    expect((await get('mutation { logout }')).status).to.equal(400);
+    const simplePost = await fetch(`${s.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ query: 'mutation { requestPasswordReset(email: "a@example.test") }' }),
+    });
+    expect(simplePost.status).to.equal(400);
   });
 
   it('a missing, a malformed, an unknown and a logged-out token all answer HTTP 200 with UNAUTHENTICATED in errors, with a challenge', async () => {
