@@ -443,9 +443,12 @@ describe('request limits (FLOWS.md section 4)', function () {
       expect(res.body?.errors?.[0]?.extensions?.code).to.equal('BAD_USER_INPUT');
     });
 
-    it('refuses a simple GET request without a preflight header (CSRF prevention) with 400', async () => {
+    it('does not execute a simple GET query without a token or preflight header: UNAUTHENTICATED (FLOWS.md section 13)', async () => {
       const res = await api.raw(`/graphql?query=${encodeURIComponent('{__typename}')}`, { method: 'GET' });
-      expect(res.status).to.equal(400);
+      expect(res.status).to.equal(200);
+      expect(JSON.parse(res.text)).to.deep.equal({
+        errors: [{ message: 'Not signed in, or the session has ended.', extensions: { code: 'UNAUTHENTICATED' } }],
+      });
       expect(res.text).to.not.contain('"__typename":"Query"');
     });
 
