@@ -473,6 +473,37 @@ describe('backward paging (Relay last/before)', function () {
     });
   });
 
+  describe('cost', () => {
+    it('runs a deep backward page in the statements of the first one, with LIMIT and no OFFSET', async () => {
+      const cases: [string, string][] = [
+        ['licenses', `query(${PAGE_VARS}) { licenses(${PAGE_ARGS}) { ${PAGE} } }`],
+        ['customers', `query(${PAGE_VARS}) { customers(${PAGE_ARGS}) { ${PAGE} } }`],
+        ['Customer.licenses', `query(${PAGE_VARS}) { customers(first: 50) { edges { node { licenses(${PAGE_ARGS}) { ${PAGE} } } } } }`],
+        ['Reseller.customers', `query(${PAGE_VARS}) { resellers(first: 50) { edges { node { customers(${PAGE_ARGS}) { ${PAGE} } } } } }`],
+      ];
+      // The session's lastSeenAt is touched at most once a minute: do that outside the measurement.
+      await s.gql('{ me { id } }', {}, adminToken);
+      const measure = async (query: string, variables: PageVars) => {
+        s.queries.length = 0;
+        noErrors(await s.gql(query, variables, adminToken));
+        return s.queries.filter((q) => q.includes('[query]'));
+      };
+      const deepLicense = (await page(root('licenses', 'LicenseFilter'), { first: 100 }, adminToken)).edges[3]!.cursor;
+      const deepCustomer = (await page(root('customers', 'CustomerFilter'), { first: 100 }, adminToken)).edges[2]!.cursor;
+      for (const [label, query] of cases) {
+        const deep = label.endsWith('licenses') ? deepLicense : deepCustomer;
+        const last = await measure(query, { last: 3 });
+        const deeper = await measure(query, { last: 3, before: deep });
+        expect(deeper.length, `${label}\n${deeper.join('\n')}`).to.equal(last.length);
+        for (const statement of [...last, ...deeper]) expect(statement, label).to.not.match(/\boffset\b/i);
+        expect(
+          deeper.some((q) => /\blimit\b|page_rank/i.test(q)),
+          `${label}\n${deeper.join('\n')}`,
+        ).to.equal(true);
+      }
+    });
+  });
+
   describe('visibility', () => {
     it('a reseller paging backward sees only its own rows, and totalCount counts only those', async () => {
       const a = resellerA.id;
