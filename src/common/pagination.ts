@@ -1,5 +1,17 @@
-// Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md section 6).
+// Relay connections with keyset cursors over (createdAt, id), newest first (FLOWS.md sections 6 and 13).
 // The cursor is opaque to clients; the page query and the count share one visibility condition.
+//
+// Paging forward (first/after) reads the rows past `after` newest first; paging backward (last/before)
+// reads the rows before `before` oldest first, nearest the cursor first, and reverses them, so a page's
+// edges are newest first either way. Both read LIMIT size + 1 rows through the (createdAt, id) index:
+// a deep page costs what the first one does. The rules (as in the Relay specification's algorithm):
+// - `first` and `last` together: BAD_USER_INPUT (field `last`); each must be 1..100.
+// - `after` and `before` together: the window between the two cursors (rows older than `after` and
+//   newer than `before`), then `first` takes its newest rows or `last` its oldest.
+// - Backward paging: `last`, or `before` without `first` (then `last` defaults to 20, as `first` does).
+// - hasPreviousPage: true when a backward page has rows before it; false on a forward page.
+//   hasNextPage: true when a forward page has rows after it; false on a backward page. (The Relay
+//   specification allows false where knowing would cost a query of its own.)
 import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/knex';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
@@ -16,11 +28,39 @@ export class PageInfo {
 
   @Field(() => String, { nullable: true })
   endCursor!: string | null;
+
+  @Field(() => Boolean, {
+    description: 'Relay: true when `last`/`before` paging has rows before this page (false when paging forward).',
+  })
+  hasPreviousPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Relay: the cursor of the first edge.' })
+  startCursor!: string | null;
 }
 
 export interface PageArgs {
   first?: number | null;
   after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+/** A position in the order of a connection: a row's (createdAt or at, id). */
+export interface Cursor {
+  at: Date;
+  id: string;
+}
+
+/** The page arguments, checked and decoded. */
+export interface PageRequest {
+  /** Rows on the page at most (`first` or `last`). */
+  size: number;
+  /** last/before paging: the `size` rows nearest the end of the window, i.e. just before `before`. */
+  backward: boolean;
+  /** Only rows older than this one (after it, newest first). */
+  after: Cursor | null;
+  /** Only rows newer than this one (before it, newest first). */
+  before: Cursor | null;
 }
 
 export interface Page<T> {
@@ -36,9 +76,9 @@ export function encodeCursor(at: Date, id: string): string {
 /** The instants a cursor may carry: those of rows, which were all written in the years 1970-9999. */
 const LAST_CURSOR_TIME = Date.UTC(10000, 0, 1) - 1;
 
-export function decodeCursor(cursor: string): { at: Date; id: string } {
+export function decodeCursor(cursor: string, field: 'after' | 'before' = 'after'): Cursor {
   const match = /^(\d{1,15}):([a-z]{3}_[0-9a-f]{24})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match || Number(match[1]) > LAST_CURSOR_TIME) throw badInput('The cursor is not valid.', 'after');
+  if (!match || Number(match[1]) > LAST_CURSOR_TIME) throw badInput('The cursor is not valid.', field);
   return { at: new Date(Number(match[1])), id: match[2]! };
 }
 
@@ -69,12 +109,53 @@ export function keysetCondition<T>(
   return { [raw((alias: string) => keysetSql(em, alias, orderBy, cursor, op).text, params)]: [] } as FilterQuery<T>;
 }
 
-export function pageSize(first: number | null | undefined): number {
-  const size = first ?? DEFAULT_PAGE_SIZE;
+export function pageSize(value: number | null | undefined, field: 'first' | 'last' = 'first'): number {
+  const size = value ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
-    throw badInput(`first must be between 1 and ${MAX_PAGE_SIZE}.`, 'first');
+    throw badInput(`${field} must be between 1 and ${MAX_PAGE_SIZE}.`, field);
   }
   return size;
+}
+
+const given = <V>(value: V | null | undefined): value is V => value !== null && value !== undefined;
+
+/** The page arguments checked (BAD_USER_INPUT naming the argument) and the cursors decoded; see the top of this file. */
+export function pageRequest(args: PageArgs): PageRequest {
+  if (given(args.first) && given(args.last)) throw badInput('first and last cannot be used together.', 'last');
+  const backward = given(args.last) || (!given(args.first) && !!args.before);
+  return {
+    size: backward ? pageSize(args.last, 'last') : pageSize(args.first, 'first'),
+    backward,
+    after: args.after ? decodeCursor(args.after, 'after') : null,
+    before: args.before ? decodeCursor(args.before, 'before') : null,
+  };
+}
+
+/** The order the page statement reads rows in: newest first, or oldest first for a backward page. */
+export function readOrder(request: PageRequest): 'asc' | 'desc' {
+  return request.backward ? 'asc' : 'desc';
+}
+
+/** The keyset conditions of the request's cursors as SQL fragments over `alias` (none without cursors). */
+export function cursorSql(em: EntityManager, alias: string, orderBy: 'createdAt' | 'at', request: PageRequest): Sql[] {
+  return [
+    ...(request.after ? [keysetSql(em, alias, orderBy, request.after, '<')] : []),
+    ...(request.before ? [keysetSql(em, alias, orderBy, request.before, '>')] : []),
+  ];
+}
+
+/** The keyset conditions of the request's cursors as ORM conditions. */
+export function cursorConditions<T>(em: EntityManager, orderBy: 'createdAt' | 'at', request: PageRequest): FilterQuery<T>[] {
+  return [
+    ...(request.after ? [keysetCondition<T>(em, orderBy, request.after, '<')] : []),
+    ...(request.before ? [keysetCondition<T>(em, orderBy, request.before, '>')] : []),
+  ];
+}
+
+/** `where` AND the keyset conditions of the request's cursors. */
+function withCursors<T>(em: EntityManager, where: FilterQuery<T>, orderBy: 'createdAt' | 'at', request: PageRequest): FilterQuery<T> {
+  const cursors = cursorConditions<T>(em, orderBy, request);
+  return cursors.length ? ({ $and: [where, ...cursors] } as FilterQuery<T>) : where;
 }
 
 /**
@@ -96,35 +177,48 @@ export async function paginate<T extends { id: string }>(
   /** To-one relations to load in the page query itself (joined), so nested fields cost no query. */
   populate: string[] = [],
 ): Promise<Page<T>> {
-  const size = pageSize(args.first);
-  const pageWhere = args.after ? ({ $and: [where(), keysetCondition(em, orderBy, decodeCursor(args.after))] } as FilterQuery<T>) : where();
-  const rows = await em.find(entity, pageWhere, {
-    orderBy: { [orderBy]: 'desc', id: 'desc' } as never,
-    limit: size + 1,
+  const request = pageRequest(args);
+  const direction = readOrder(request);
+  const rows = await em.find(entity, withCursors(em, where(), orderBy, request), {
+    orderBy: { [orderBy]: direction, id: direction } as never,
+    limit: request.size + 1,
     populate: populate as never,
     strategy: 'joined',
   });
+  if (request.backward) rows.reverse();
   return pageOf(
     rows,
-    size,
+    request,
     () => em.count(entity, where()),
     (row) => (row as T & Record<string, Date>)[orderBy]!,
   );
 }
 
-/** A page from rows fetched with limit size + 1, newest first by (at, id); the count runs at most once. */
+/**
+ * A page from rows fetched with limit size + 1, given newest first by (at, id) in either direction: the
+ * extra row is the last one of a forward read and the first one of a backward read (the farthest from
+ * the cursor). The count runs at most once.
+ */
 export function pageOf<T extends { id: string }>(
   rows: T[],
-  size: number,
+  request: Pick<PageRequest, 'size' | 'backward'>,
   count: () => Promise<number>,
   at: (row: T) => Date = (row) => (row as T & { createdAt: Date }).createdAt,
 ): Page<T> {
-  const nodes = rows.slice(0, size);
+  const { size, backward } = request;
+  const more = rows.length > size;
+  const nodes = backward ? rows.slice(more ? rows.length - size : 0) : rows.slice(0, size);
+  const first = nodes[0];
   const last = nodes[nodes.length - 1];
   let total: Promise<number> | undefined;
   return {
     nodes,
-    pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeCursor(at(last), last.id) : null },
+    pageInfo: {
+      hasNextPage: !backward && more,
+      hasPreviousPage: backward && more,
+      startCursor: first ? encodeCursor(at(first), first.id) : null,
+      endCursor: last ? encodeCursor(at(last), last.id) : null,
+    },
     count: () => (total ??= count()),
   };
 }
@@ -179,7 +273,7 @@ export function connectionTypes<T extends { id: string }, Row extends { id: stri
 
 /**
  * One page per group (e.g. the licenses of every customer on a page of customers) for many groups at
- * once, ordered like `paginate` within each group: one statement for all pages (row_number() over a
+ * once, ordered and paged (forward or backward) like `paginate` within each group: one statement for all pages (row_number() over a
  * partition by the group column, on SQLite and PostgreSQL alike) and, when a totalCount is selected,
  * one grouped count for all groups. `where` must already hold the caller's visibility condition.
  */
@@ -191,27 +285,29 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   groupIds: readonly string[],
   args: PageArgs,
 ): Promise<Map<string, Page<T>>> {
-  const size = pageSize(args.first);
+  const request = pageRequest(args);
   const sql = em as SqlEntityManager;
   const meta = em.getMetadata().get<T>(Utils.className(entity));
   const column = (property: string) => (meta.properties as Record<string, { fieldNames: string[] }>)[property]!.fieldNames[0]!;
   const scoped = () => ({ $and: [where(), { [groupBy]: { $in: [...groupIds] } }] }) as FilterQuery<T>;
-  const pageWhere = args.after
-    ? ({ $and: [scoped(), keysetCondition(em, 'createdAt', decodeCursor(args.after))] } as FilterQuery<T>)
-    : scoped();
+  const pageWhere = withCursors(em, scoped(), 'createdAt', request);
   const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
+  // Each group's rows nearest its cursor first: newest first forward, oldest first backward.
+  const direction = readOrder(request);
   const ranked = sql
     .createQueryBuilder(entity, 'g')
     .select([
       `g.${idColumn}`,
-      raw(`row_number() over (partition by g.${groupColumn} order by g.${createdColumn} desc, g.${idColumn} desc) as page_rank`),
+      raw(
+        `row_number() over (partition by g.${groupColumn} order by g.${createdColumn} ${direction}, g.${idColumn} ${direction}) as page_rank`,
+      ),
     ])
     .where(pageWhere);
   const firstRows = sql
     .createQueryBuilder(entity, 'r')
     .select(`r.${idColumn}`)
     .from(ranked, 'r')
-    .where({ [raw('r.page_rank')]: { $lte: size + 1 } } as FilterQuery<T>);
+    .where({ [raw('r.page_rank')]: { $lte: request.size + 1 } } as FilterQuery<T>);
   const rows = await em.find(entity, { id: { $in: firstRows.getKnexQuery() } } as unknown as FilterQuery<T>, {
     orderBy: { createdAt: 'desc', id: 'desc' } as never,
   });
@@ -237,7 +333,7 @@ export async function paginateGroups<T extends { id: string; createdAt: Date }>(
   for (const groupId of groupIds) {
     pages.set(
       groupId,
-      pageOf(byGroup.get(groupId) ?? [], size, () => countAll().then((found) => found.get(groupId) ?? 0)),
+      pageOf(byGroup.get(groupId) ?? [], request, () => countAll().then((found) => found.get(groupId) ?? 0)),
     );
   }
   return pages;

@@ -27,10 +27,14 @@ export function rowsCost(rows: number, childCost: number): number {
 /**
  * The page size a connection is charged for: `first` or `last` as given, else the default. Values the
  * resolver will refuse (0, negative, above 100) still cost at least one row and at most what they
- * ask for, so an invalid page size never makes a request look cheaper than a valid one.
+ * ask for, so an invalid page size never makes a request look cheaper than a valid one. `written`
+ * says whether the document writes an argument: a root connection's `first` has the schema default
+ * 20, which the resolver ignores when `last` is given (connections.ts pageArgsOf), so only a written
+ * `first` is charged (one written as an unset variable is charged its default: never too little).
  */
-export function chargedPageSize(args: Record<string, unknown>): number {
-  const given = [args.first, args.last].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+export function chargedPageSize(args: Record<string, unknown>, written: (name: string) => boolean = () => true): number {
+  const first = written('first') ? args.first : undefined;
+  const given = [first, args.last].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const size = given.length ? Math.max(...given) : DEFAULT_PAGE_SIZE;
   return Math.max(1, Math.trunc(size));
 }
@@ -43,8 +47,13 @@ const isConnection = (field: GraphQLField<unknown, unknown>) => getNamedType(fie
  * unmultiplied, which is exact only while nothing below it is a connection; a unit test walks the
  * schema to keep it so, and a list that needs more declares a `complexity` as createLicenses does.
  */
-const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity }) =>
-  isConnection(field) ? rowsCost(chargedPageSize(args), childComplexity) : childComplexity;
+const connectionEstimator: ComplexityEstimator = ({ field, node, args, childComplexity }) =>
+  isConnection(field)
+    ? rowsCost(
+        chargedPageSize(args, (name) => (node.arguments ?? []).some((arg) => arg.name.value === name)),
+        childComplexity,
+      )
+    : childComplexity;
 
 export const costEstimators: ComplexityEstimator[] = [fieldExtensionsEstimator(), connectionEstimator];
 

@@ -189,6 +189,14 @@ describe('query cost (FLOWS.md section 8)', function () {
       expect(res.data!.customers.totalCount).to.equal(1);
     });
 
+    it('charges `last` like `first`: a backward page of 51 is refused, one of 50 runs', async () => {
+      expectTooComplex(await s.gql(`{ customers(last: 51) { totalCount } }`, {}, token), 51, 50);
+      expectTooComplex(await s.gql(`{ customers(last: 2) { edges { node { licenses(last: 30) { totalCount } } } } }`, {}, token), 62, 50);
+      const res = await s.gql<{ customers: Conn<unknown> }>(`{ customers(last: 50) { totalCount } }`, {}, token);
+      expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+      expect(res.data!.customers.totalCount).to.equal(1);
+    });
+
     it('charges connections without `first` the default of 20: customers x licenses is 20 + 400', async () => {
       expectTooComplex(await s.gql(`{ customers { edges { node { licenses { totalCount } } } } }`, {}, token), 420, 50);
     });

@@ -65,4 +65,20 @@ describe('query cost: the schema', () => {
     expect(cost(mutation, { i: Array(7).fill(input) })).to.equal(7);
     expect(cost('{ apiTokens { id } customers(first: 3) { totalCount } }')).to.equal(3);
   });
+
+  it("charges `last` like `first`; a root connection's schema default `first` only when the document writes it", () => {
+    const cost = (query: string, variables: Record<string, unknown> = {}) =>
+      getComplexity({ schema, query: parse(query), variables, estimators: costEstimators });
+    expect(cost('{ customers(last: 3) { totalCount } }')).to.equal(3);
+    expect(cost('{ customers(last: 100) { totalCount } }')).to.equal(100);
+    expect(cost('{ customers(last: 50) { edges { node { licenses(last: 10) { totalCount } } } } }')).to.equal(50 * (1 + 10));
+    expect(cost('{ customers(before: "x") { edges { node { licenses(before: "y") { totalCount } } } } }')).to.equal(20 * (1 + 20));
+    expect(cost('query($l: Int) { licenses(last: $l) { totalCount } }', { l: 7 })).to.equal(7);
+    // Refused when they run, but never cheaper than the larger of the two.
+    expect(cost('{ customers(first: 5, last: 30) { totalCount } }')).to.equal(30);
+    expect(cost('{ customers(first: 30, last: 5) { totalCount } }')).to.equal(30);
+    expect(cost('{ customers(last: 0) { edges { node { licenses(first: 60) { totalCount } } } } }')).to.equal(61);
+    // A `first` written as a variable the request leaves unset is charged its default.
+    expect(cost('query($f: Int) { customers(first: $f, last: 3) { totalCount } }')).to.equal(20);
+  });
 });

@@ -255,7 +255,7 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
     }
   });
 
-  it('answers every role x status subset x kind x customer x expiresBefore with the same licenses through the ORM, the SQL, the page and the nested page', async function () {
+  it('answers every role x status subset x kind x customer x expiresBefore with the same licenses through the ORM, the SQL, the page and the nested page (forward and backward)', async function () {
     this.timeout(120_000);
     const service = new LicenseService(reader, () => NOW);
     const statusSets = Array.from({ length: 1 << STATUSES.length }, (_, bits) => STATUSES.filter((_, i) => bits & (1 << i)));
@@ -291,6 +291,14 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
               expect(viaSql, `${what} through SQL`).to.deep.equal(want);
               expect(page.nodes.map((l) => l.id).sort(), `${what} through the license page`).to.deep.equal(want);
               expect(await page.count(), `${what} counted`).to.equal(want.length);
+              // Backward from the end: the oldest five, newest first, as the forward page ends.
+              const back = await service.list(em, p, { last: 5, filter }, { count: true });
+              expect(
+                back.nodes.map((l) => l.id),
+                `${what} backward`,
+              ).to.deep.equal(page.nodes.slice(-5).map((l) => l.id));
+              expect(back.pageInfo.hasPreviousPage, `${what} backward`).to.equal(want.length > 5);
+              expect(await back.count(), `${what} backward counted`).to.equal(want.length);
               combinations++;
             }
       // The nested Customer.licenses connection (paginateGroups) of every customer, for each status subset.
@@ -307,6 +315,21 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
           .map((l) => l.id)
           .sort();
         expect(nested, `${label} nested ${status.join(',')}`).to.deep.equal(want);
+        // Backward: each customer's oldest three, as its forward page ends.
+        const backPages = await service.listForCustomers(
+          fork(),
+          p,
+          d.customers.map((c) => c.id),
+          { last: 3, filter: { status } },
+        );
+        for (const c of d.customers) {
+          const forward = pages.get(c.id)!.nodes.map((l) => l.id);
+          expect(
+            backPages.get(c.id)!.nodes.map((l) => l.id),
+            `${label} nested backward ${c.id} ${status.join(',')}`,
+          ).to.deep.equal(forward.slice(-3));
+          expect(backPages.get(c.id)!.pageInfo.hasPreviousPage).to.equal(forward.length > 3);
+        }
       }
     }
     expect(combinations).to.equal(distinct.length * statusSets.length * 3 * 3 * 3);

@@ -1,9 +1,10 @@
 // The audit log: newest first, scoped per FLOWS.md section 5; the actor shows only when visible.
-import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, InputType, Query, Resolver, Root } from 'type-graphql';
 import { loadById } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
-import { AuditEventConnection, PageArgsType } from '../../graphql/connections';
+import { AuditEventConnection, PageArgsType, pageArgsOf } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
 import { scopeWhere } from '../access/scope';
 import { User } from '../users/user.entity';
@@ -29,8 +30,9 @@ export class AuditResolver {
     @Args(() => PageArgsType) args: PageArgsType,
     @Arg('filter', () => AuditEventFilter, { nullable: true }) filter: AuditEventFilter | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<AuditEventConnection> {
-    const page = await listAuditEvents(ctx.em, requireAuthenticated(ctx), { ...args, filter });
+    const page = await listAuditEvents(ctx.em, requireAuthenticated(ctx), { ...pageArgsOf(args, info), filter });
     return AuditEventConnection.from(page);
   }
 

@@ -1,10 +1,18 @@
 // Customer queries and mutations, and the nested fields of Customer.
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import DataLoader from 'dataloader';
 import { loadPage, related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
-import { CustomerConnection, LicenseConnection, PageArgsType } from '../../graphql/connections';
+import {
+  BEFORE_DESCRIPTION,
+  CustomerConnection,
+  LAST_DESCRIPTION,
+  LicenseConnection,
+  PageArgsType,
+  pageArgsOf,
+} from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
 import { actorOf } from '../auth/principal';
 import { LicenseFilter } from '../licenses/license.inputs';
@@ -24,8 +32,11 @@ export class CustomerResolver {
     @Args(() => PageArgsType) args: PageArgsType,
     @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<CustomerConnection> {
-    return CustomerConnection.from(await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+    return CustomerConnection.from(
+      await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { ...pageArgsOf(args, info), filter }),
+    );
   }
 
   @Mutation(() => Customer)
@@ -79,12 +90,16 @@ export class CustomerResolver {
     @Arg('first', () => Int, { nullable: true }) first: number | null,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('filter', () => LicenseFilter, { nullable: true }) filter: LicenseFilter | null,
+    @Arg('last', () => Int, { nullable: true, description: LAST_DESCRIPTION }) last: number | null,
+    @Arg('before', () => String, { nullable: true, description: BEFORE_DESCRIPTION }) before: string | null,
     @Ctx() ctx: Context,
   ) {
     const p = requireAuthenticated(ctx);
-    const key = `Customer.licenses:${JSON.stringify([first, after, filter])}`;
+    const key = `Customer.licenses:${JSON.stringify([first, after, last, before, filter])}`;
     return LicenseConnection.from(
-      await loadPage(ctx, key, customer.id, (ids) => ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, filter })),
+      await loadPage(ctx, key, customer.id, (ids) =>
+        ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, last, before, filter }),
+      ),
     );
   }
 }

@@ -6,7 +6,7 @@ import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { ErrorCode, badInput, isAppError } from '../../errors';
-import { LicenseConnection, PageArgsType } from '../../graphql/connections';
+import { LicenseConnection, PageArgsType, pageArgsOf } from '../../graphql/connections';
 import { rowsCost } from '../../graphql/cost';
 import { requireAuthenticated } from '../../graphql/principal';
 import { selectsField } from '../../graphql/selection';
@@ -55,7 +55,7 @@ export class LicenseResolver {
     const page = await ctx.services.licenses.list(
       ctx.em,
       requireAuthenticated(ctx),
-      { ...args, filter },
+      { ...pageArgsOf(args, info), filter },
       { count: selectsField(info, 'totalCount') },
     );
     return LicenseConnection.from(page);

@@ -2,7 +2,7 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { decodeCursor, keysetSql, pageOf, pageSize, type Page, type PageArgs } from '../../common/pagination';
+import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
 import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound } from '../../errors';
@@ -120,7 +120,8 @@ export class LicenseService {
    * in and, when `options.count` says the total is wanted, the count as a scalar subquery of the same
    * statement (evaluated once). Plain rows, no entities (see src/db/sql.ts for why): `condition` rendered
    * as SQL, the columns of license-page.ts. The count needs a statement of its own only when it was not asked
-   * for up front, or when a page after a cursor is empty.
+   * for up front, or when a page after or before a cursor is empty. A backward page (last/before) reads
+   * the rows before its cursor oldest first and reverses them (pagination.ts).
    */
   async list(
     em: EntityManager,
@@ -128,34 +129,38 @@ export class LicenseService {
     args: PageArgs & { filter?: LicenseFilterData | null },
     options: { count?: boolean } = {},
   ): Promise<Page<PageLicense>> {
-    const size = pageSize(args.first);
+    const request = pageRequest(args);
     const where = toSql(em, 'License', 'l', this.condition(p, args.filter, this.now()));
-    const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
+    const pageWhere = and([where, ...cursorSql(em, 'l', 'createdAt', request)]);
+    const direction = readOrder(request);
     const page = pageStatement(em);
     const countSql = `select count(*) as n from ${page.table} l where ${where.text}`;
     const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(em, {
       text:
         page.columns +
         (options.count ? `, (${countSql}) as total_count` : '') +
-        `${page.from} where ${pageWhere.text} order by l.created_at desc, l.id desc limit ?`,
-      params: [...(options.count ? where.params : []), ...pageWhere.params, size + 1],
+        `${page.from} where ${pageWhere.text} order by l.created_at ${direction}, l.id ${direction} limit ?`,
+      params: [...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
     });
     const first = rows[0];
     const count = async () => {
       if (first?.total_count !== undefined) return Number(first.total_count);
       // No cursor and no rows: nothing matches the filter.
-      if (!args.after && !first) return 0;
+      if (!request.after && !request.before && !first) return 0;
       const [row] = await this.reader.rows<{ n: number | string }>(em, { text: countSql, params: where.params });
       return Number(row!.n);
     };
-    return pageOf(rows.map(licenseFromRow), size, count);
+    const nodes = rows.map(licenseFromRow);
+    if (request.backward) nodes.reverse();
+    return pageOf(nodes, request, count);
   }
 
   /**
    * The nested Customer.licenses connection of many customers at once, through the same engine as the
    * root page (`condition` as SQL, the columns of license-page.ts, plain rows): one statement for the
-   * pages of all customers (row_number() over a partition by customer, on SQLite and PostgreSQL alike)
-   * and, when a totalCount is selected, one grouped count for all of them.
+   * pages of all customers (row_number() over a partition by customer, on SQLite and PostgreSQL alike;
+   * ranked from the cursor's side: newest first forward, oldest first backward) and, when a totalCount
+   * is selected, one grouped count for all of them.
    */
   async listForCustomers(
     em: EntityManager,
@@ -163,19 +168,20 @@ export class LicenseService {
     customerIds: readonly string[],
     args: PageArgs & { filter?: LicenseFilterData | null },
   ): Promise<Map<string, Page<PageLicense>>> {
-    const size = pageSize(args.first);
+    const request = pageRequest(args);
     const page = pageStatement(em);
     const ids = [...new Set(customerIds)];
     if (ids.length === 0) return new Map();
     const inGroups = sql(`l.${page.customerColumn} in (${ids.map(() => '?').join(', ')})`, ...ids);
     const where = and([toSql(em, 'License', 'l', this.condition(p, args.filter, this.now())), inGroups]);
-    const pageWhere = args.after ? and([where, keysetSql(em, 'l', 'createdAt', decodeCursor(args.after))]) : where;
+    const pageWhere = and([where, ...cursorSql(em, 'l', 'createdAt', request)]);
+    const direction = readOrder(request);
     const ranked =
-      `select l.id, row_number() over (partition by l.${page.customerColumn} order by l.created_at desc, l.id desc) as page_rank` +
+      `select l.id, row_number() over (partition by l.${page.customerColumn} order by l.created_at ${direction}, l.id ${direction}) as page_rank` +
       ` from ${page.table} l where ${pageWhere.text}`;
     const rows = await this.reader.rows<Record<string, unknown>>(em, {
       text: `${page.columns}${page.from} where l.id in (select id from (${ranked}) ranked where page_rank <= ?) order by l.created_at desc, l.id desc`,
-      params: [...pageWhere.params, size + 1],
+      params: [...pageWhere.params, request.size + 1],
     });
     let counts: Promise<Map<string, number>> | undefined;
     const countAll = () =>
@@ -192,7 +198,7 @@ export class LicenseService {
       else byCustomer.set(row.customer.id, [row]);
     }
     return new Map(
-      customerIds.map((id) => [id, pageOf(byCustomer.get(id) ?? [], size, () => countAll().then((found) => found.get(id) ?? 0))]),
+      customerIds.map((id) => [id, pageOf(byCustomer.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
     );
   }
 

@@ -1,10 +1,18 @@
 // Reseller queries and mutations; Reseller.customers goes through the customers' visibility rule.
-import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../../common/enums';
 import { loadPage } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
-import { CustomerConnection, PageArgsType, ResellerConnection } from '../../graphql/connections';
+import {
+  BEFORE_DESCRIPTION,
+  CustomerConnection,
+  LAST_DESCRIPTION,
+  PageArgsType,
+  pageArgsOf,
+  ResellerConnection,
+} from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
 import { actorOf } from '../auth/principal';
 import { CustomerFilter } from '../customers/customer.inputs';
@@ -22,8 +30,12 @@ export class CreateResellerInput {
 @Resolver(() => Reseller)
 export class ResellerResolver {
   @Query(() => ResellerConnection, { description: 'Admins: all resellers; reseller users: their own; customer users: FORBIDDEN.' })
-  async resellers(@Args(() => PageArgsType) args: PageArgsType, @Ctx() ctx: Context): Promise<ResellerConnection> {
-    return ResellerConnection.from(await ctx.services.resellers.list(ctx.em, requireAuthenticated(ctx), args));
+  async resellers(
+    @Args(() => PageArgsType) args: PageArgsType,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<ResellerConnection> {
+    return ResellerConnection.from(await ctx.services.resellers.list(ctx.em, requireAuthenticated(ctx), pageArgsOf(args, info)));
   }
 
   @Mutation(() => Reseller)
@@ -56,12 +68,16 @@ export class ResellerResolver {
     @Arg('first', () => Int, { nullable: true }) first: number | null,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
+    @Arg('last', () => Int, { nullable: true, description: LAST_DESCRIPTION }) last: number | null,
+    @Arg('before', () => String, { nullable: true, description: BEFORE_DESCRIPTION }) before: string | null,
     @Ctx() ctx: Context,
   ) {
     const p = requireAuthenticated(ctx);
-    const key = `Reseller.customers:${JSON.stringify([first, after, filter])}`;
+    const key = `Reseller.customers:${JSON.stringify([first, after, last, before, filter])}`;
     return CustomerConnection.from(
-      await loadPage(ctx, key, reseller.id, (ids) => ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, filter })),
+      await loadPage(ctx, key, reseller.id, (ids) =>
+        ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, last, before, filter }),
+      ),
     );
   }
 }

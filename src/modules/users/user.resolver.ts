@@ -1,10 +1,11 @@
 // User queries and mutations, and the nested fields of User.
-import { Arg, Args, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../../common/enums';
 import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
-import { PageArgsType, UserConnection } from '../../graphql/connections';
+import { PageArgsType, pageArgsOf, UserConnection } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
 import { actorOf } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
@@ -65,8 +66,9 @@ export class UserResolver {
     @Args(() => PageArgsType) args: PageArgsType,
     @Arg('filter', () => UserFilter, { nullable: true }) filter: UserFilter | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<UserConnection> {
-    return UserConnection.from(await ctx.services.users.list(ctx.em, requireAuthenticated(ctx), { ...args, filter }));
+    return UserConnection.from(await ctx.services.users.list(ctx.em, requireAuthenticated(ctx), { ...pageArgsOf(args, info), filter }));
   }
 
   @Mutation(() => User, { description: 'Creates the account and e-mails an invitation link (same flow as a password reset).' })
