@@ -5,7 +5,9 @@ import { ApolloClient, ApolloError, HttpLink, InMemoryCache, gql as apolloGql } 
 import { Client, fetchExchange, gql as urqlGql } from '@urql/core';
 import { expect } from 'chai';
 import { auditServer } from 'graphql-http';
-import { Role } from '../../src/common/enums';
+import { Role, SessionStage } from '../../src/common/enums';
+import { hashToken } from '../../src/modules/auth/secrets';
+import { Session } from '../../src/modules/auth/session.entity';
 import { makeUser, passwordOnly, signIn } from '../factories';
 import { startTestServer, type TestServer } from '../helpers/server';
 
@@ -41,6 +43,7 @@ describe('clients: graphql-http audit, urql and Apollo Client 3 (FLOWS.md sectio
     let token: string;
     let limited: string;
     let dead: string;
+    let expired: string;
     let userId: string;
 
     before(async () => {
@@ -52,6 +55,11 @@ describe('clients: graphql-http audit, urql and Apollo Client 3 (FLOWS.md sectio
       limited = (await passwordOnly(s, other)).token;
       dead = await signIn(s, other);
       await s.gql('mutation { logout }', {}, dead);
+      // A session past its end (12 hours), as a client finds it the next morning.
+      const em = s.app.services.orm.em.fork();
+      expired = s.app.services.sessions.create(em, userId, SessionStage.AUTHENTICATED);
+      await em.flush();
+      await em.nativeUpdate(Session, { tokenHash: hashToken(expired) }, { expiresAt: new Date(Date.now() - 1000) });
     });
     after(() => s?.stop());
 
@@ -88,8 +96,9 @@ describe('clients: graphql-http audit, urql and Apollo Client 3 (FLOWS.md sectio
         expect(methods.at(-1)).to.equal('POST');
       });
 
-      it('finds UNAUTHENTICATED for a missing and a dead token, TWO_FACTOR_REQUIRED for a TOTP_REQUIRED one, as GraphQL errors', async () => {
+      it('finds UNAUTHENTICATED for a missing, an expired and a dead token, TWO_FACTOR_REQUIRED for a TOTP_REQUIRED one, as GraphQL errors', async () => {
         expect(await codeOf(null)).to.equal('UNAUTHENTICATED');
+        expect(await codeOf(expired)).to.equal('UNAUTHENTICATED');
         expect(await codeOf(dead)).to.equal('UNAUTHENTICATED');
         expect(await codeOf('garbage')).to.equal('UNAUTHENTICATED');
         expect(await codeOf(limited)).to.equal('TWO_FACTOR_REQUIRED');
@@ -121,8 +130,9 @@ describe('clients: graphql-http audit, urql and Apollo Client 3 (FLOWS.md sectio
         expect(result.data).to.deep.equal({ me: { __typename: 'User', id: userId } });
       });
 
-      it('finds UNAUTHENTICATED for a missing and a dead token, TWO_FACTOR_REQUIRED for a TOTP_REQUIRED one, as GraphQL errors', async () => {
+      it('finds UNAUTHENTICATED for a missing, an expired and a dead token, TWO_FACTOR_REQUIRED for a TOTP_REQUIRED one, as GraphQL errors', async () => {
         expect(await codeOf(null)).to.equal('UNAUTHENTICATED');
+        expect(await codeOf(expired)).to.equal('UNAUTHENTICATED');
         expect(await codeOf(dead)).to.equal('UNAUTHENTICATED');
         expect(await codeOf(limited)).to.equal('TWO_FACTOR_REQUIRED');
       });
