@@ -72,7 +72,7 @@ export class EnrolmentService {
     await mail.fail();
     this.mailer.sendLater({
       to: user.email,
-      subject: `Activate two-factor authentication for the ${this.config.totpIssuer}`,
+      locale: user.locale,
       template: 'two-factor-activation',
       vars: {
         name: user.name,

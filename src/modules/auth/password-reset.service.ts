@@ -48,7 +48,7 @@ export class PasswordResetService {
       await mail.fail();
       await this.mailer.send({
         to: user.email,
-        subject: `Reset your ${this.config.totpIssuer} password`,
+        locale: user.locale,
         template: 'password-reset',
         vars: {
           name: user.name,
@@ -67,7 +67,7 @@ export class PasswordResetService {
   sendInvitation(user: User, link: string): void {
     this.mailer.sendLater({
       to: user.email,
-      subject: `Your ${this.config.totpIssuer} account`,
+      locale: user.locale,
       template: 'invitation',
       vars: { name: user.name, link, expiresHours: ACCOUNT_TOKEN_TTL_MS.INVITATION / 3_600_000 },
     });
@@ -99,9 +99,9 @@ export class PasswordResetService {
     if (hadPassword || enrolled) {
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.config.totpIssuer} password was changed`,
+        locale: user.locale,
         template: 'password-changed',
-        vars: { name: user.name, changedAt: new Date().toUTCString(), secretShownAgain: alreadyEnrolled },
+        vars: { name: user.name, changedAt: new Date(), secretShownAgain: alreadyEnrolled },
       });
     }
     return this.enrolment.setupResult(user, setupToken, secretSealed, alreadyEnrolled, enrolled && !alreadyEnrolled);

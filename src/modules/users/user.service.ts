@@ -47,7 +47,6 @@ export class UserService {
     private readonly sessions: SessionService,
     private readonly recoveryCodes: Pick<RecoveryCodeService, 'discard'>,
     private readonly mailer: Mailer,
-    private readonly productName: string,
   ) {}
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null; active?: boolean | null } | null }) {
@@ -149,9 +148,9 @@ export class UserService {
     if (!user.active) return user;
     this.mailer.sendLater({
       to: user.email,
-      subject: `Two-factor authentication of your ${this.productName} account was reset`,
+      locale: user.locale,
       template: 'two-factor-reset',
-      vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString() },
+      vars: { name: user.name, actorName: actor.name, changedAt: new Date() },
     });
     return user;
   }
@@ -228,7 +227,7 @@ export class UserService {
     Object.assign(user, { active: true, deactivatedAt: null });
     this.mailer.sendLater({
       to: user.email,
-      subject: `Your ${this.productName} account was reactivated`,
+      locale: user.locale,
       template: 'account-reactivated',
       vars: { name: user.name, twoFactorEnabled: user.twoFactorEnabled },
     });
@@ -267,9 +266,9 @@ export class UserService {
       const actor = await em.findOneOrFail(User, p.userId);
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.productName} account was changed`,
+        locale: user.locale,
         template: 'account-changed',
-        vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString(), fields: Object.keys(changes).join(', ') },
+        vars: { name: user.name, actorName: actor.name, changedAt: new Date(), fields: Object.keys(changes).join(', ') },
       });
     }
     return user;
