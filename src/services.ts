@@ -79,7 +79,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     resellers: new ResellerService(sessions, mailer),
     customers: new CustomerService(mailer),
     licenses: new LicenseService(reader),
-    users: new UserService(passwordReset, sessions, recoveryCodes, mailer),
+    users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.defaultLocale),
     apiTokens: new ApiTokenService(mailer),
     reminders: new ExpiryReminderService(mailer, log, config),
   };
