@@ -4,9 +4,6 @@
 // languages exist for every template and use the same values.
 import type { Locale } from '../../common/locale';
 
-/** A row of an {{#each}} table. */
-export type MailRow = Record<string, string | number | Date>;
-
 /**
  * The values of each template. Dates are Date objects: the templates show them with the helpers
  * {{dateTime x}} (date and time, UTC) or {{date x}} (the day, UTC), formatted for the language.
