@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { isLocale, type Locale } from './common/locale';
 
 export type DatabaseConfig = { engine: 'sqlite'; path: string } | { engine: 'postgresql'; url: string; schema?: string };
 
@@ -45,6 +46,11 @@ export interface Config {
   brandColor: string;
   /** The most a request may cost before it runs (MAX_QUERY_COST, default 10000; FLOWS.md section 8). */
   maxQueryCost: number;
+  /**
+   * DEFAULT_LOCALE (en, de; default en): the locale of accounts created by an admin (unless createUser
+   * names one) and by `create-admin`. A reseller's user invites in the user's own locale.
+   */
+  defaultLocale: Locale;
 }
 
 export class ConfigError extends Error {}
@@ -190,6 +196,9 @@ export function loadConfig(env: Env = process.env): Config {
   const maxQueryCost = /^[0-9]{1,9}$/.test(maxQueryCostText) ? Number(maxQueryCostText) : NaN;
   if (!(maxQueryCost >= 1)) throw new ConfigError(`MAX_QUERY_COST must be a positive integer, got "${env.MAX_QUERY_COST}"`);
 
+  const defaultLocale = (env.DEFAULT_LOCALE ?? '').trim().toLowerCase() || 'en';
+  if (!isLocale(defaultLocale)) throw new ConfigError(`DEFAULT_LOCALE must be en or de, got "${env.DEFAULT_LOCALE}"`);
+
   return {
     production,
     port,
@@ -212,5 +221,6 @@ export function loadConfig(env: Env = process.env): Config {
     brandName,
     brandColor,
     maxQueryCost,
+    defaultLocale,
   };
 }

@@ -56,7 +56,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const limiter = new AttemptLimiter(Date.now, () => metrics.rateLimited.inc());
   const box = new SecretBox(config.secretKey);
   const totp = new TotpCheck(box, limiter, metrics);
-  const recoveryCodes = new RecoveryCodeService(mailer, limiter, totp, metrics, config.totpIssuer);
+  const recoveryCodes = new RecoveryCodeService(mailer, limiter, totp, metrics);
   const enrolment = new EnrolmentService(config, box, mailer, limiter, accountTokens, totp, recoveryCodes);
   const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
   const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics, recoveryCodes);
@@ -76,11 +76,11 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     passwordReset,
     passwordChange,
     recoveryCodes,
-    resellers: new ResellerService(sessions, mailer, config.totpIssuer),
-    customers: new CustomerService(mailer, config.totpIssuer),
+    resellers: new ResellerService(sessions, mailer),
+    customers: new CustomerService(mailer),
     licenses: new LicenseService(reader),
-    users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.totpIssuer),
-    apiTokens: new ApiTokenService(mailer, config.totpIssuer),
+    users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.defaultLocale),
+    apiTokens: new ApiTokenService(mailer),
     reminders: new ExpiryReminderService(mailer, log, config),
   };
 }

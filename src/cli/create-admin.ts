@@ -1,4 +1,5 @@
-// create-admin: an ADMIN without password or 2FA, invited by e-mail through the password-reset flow.
+// create-admin: an ADMIN without password or 2FA, invited by e-mail through the password-reset flow,
+// in DEFAULT_LOCALE (the account's locale until it chooses another).
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Role } from '../common/enums';
 import { requiredName } from '../common/validation';
@@ -22,6 +23,7 @@ export async function createAdmin(services: Services, emailInput: string, nameIn
         role: Role.ADMIN,
         twoFactorEnabled: false,
         linkedToResellerPortal: false,
+        locale: services.config.defaultLocale,
         createdAt: new Date(),
         updatedAt: new Date(),
       });

@@ -92,6 +92,8 @@ export async function makeUser(
     password?: boolean;
     linkedToResellerPortal?: boolean;
     email?: string;
+    /** User.locale (default en, like the column). */
+    locale?: string;
   },
 ): Promise<TestUser> {
   const em = s.app.services.orm.em.fork();
@@ -107,6 +109,7 @@ export async function makeUser(
     passwordHash: options.password === false ? null : await cachedHash(),
     twoFactorEnabled: twoFactor,
     linkedToResellerPortal: options.linkedToResellerPortal ?? false,
+    locale: options.locale ?? 'en',
     createdAt: new Date(),
     updatedAt: new Date(),
   });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Role } from '../../src/common/enums';
 import { ConfigError, loadConfig } from '../../src/config';
+import { AuditEvent } from '../../src/modules/audit/audit-event.entity';
+import { AuditAction } from '../../src/modules/audit/audit.service';
 import { AccountToken, AccountTokenPurpose } from '../../src/modules/auth/account-token.entity';
 import { SecretBox } from '../../src/modules/auth/secrets';
 import { totpCode } from '../../src/modules/auth/totp';
@@ -600,6 +602,100 @@ describe('pages: password, QR code and code in the browser', function () {
     const stale = await issue(enrolled, AccountTokenPurpose.TWO_FACTOR_ACTIVATION);
     const active = await new PageClient(s.url).open(`/two-factor-setup?token=${encodeURIComponent(stale)}`);
     expect(h1Of(active.html)).to.equal('Two-factor authentication is already active');
+  });
+
+  it("the pages' language becomes the account's locale when the password is set or 2FA activated there: later e-mails come in it", async () => {
+    const em = () => s.app.services.orm.em.fork();
+    const localeOf = async (u: TestUser) => (await em().findOneOrFail(User, u.user.id)).locale;
+    /** The newest e-mail to the address whose subject matches, after the background work is done. */
+    const mailTo = async (email: string, subject: RegExp) => {
+      await s.app.services.background.drain();
+      const mails = await Promise.all(
+        s
+          .outbox()
+          .filter((raw) => raw.includes(email))
+          .map((raw) => parseMail(raw)),
+      );
+      return mails.filter((m) => subject.test(m.subject)).at(-1);
+    };
+    const resetMail = /Reset your License Portal password|Passwort für License Portal zurücksetzen/;
+    const requestReset = async (u: TestUser) => {
+      const res = await s.gql('mutation($e: String!) { requestPasswordReset(email: $e) }', { e: u.email });
+      expect(res.errors, JSON.stringify(res.errors)).to.equal(undefined);
+      return (await mailTo(u.email, resetMail))!;
+    };
+
+    // An English account completes its invitation with ?lang=de on the pages.
+    const { u, token } = await invitedUser();
+    expect(await localeOf(u)).to.equal('en');
+    const client = new PageClient(s.url);
+    const form = await client.open(`/reset-password?token=${encodeURIComponent(token)}&lang=de`);
+    expect(h1Of(form.html)).to.equal('Neues Passwort festlegen');
+    const qr = await client.submit('/reset-password', {
+      csrf: csrfOf(form.html),
+      newPassword: NEW_PASSWORD,
+      confirmPassword: NEW_PASSWORD,
+    });
+    // Kept with the password, and recorded on its audit event.
+    expect(await localeOf(u)).to.equal('de');
+    const [changed] = await em().find(AuditEvent, { targetId: u.user.id, action: AuditAction.PASSWORD_CHANGED });
+    expect(JSON.parse(changed!.changes!)).to.deep.equal({ locale: { from: 'en', to: 'de' } });
+    const done = await client.submit('/two-factor-setup/confirm', { csrf: csrfOf(qr.html), code: totpCode(secretOf(qr.html)) });
+    expect(h1Of(done.html)).to.equal('Die Zwei-Faktor-Authentifizierung ist aktiv');
+    // Unchanged by the activation: its event records no change.
+    const [activated] = await em().find(AuditEvent, { targetId: u.user.id, action: AuditAction.TWO_FACTOR_ACTIVATED });
+    expect(activated!.changes).to.equal(null);
+
+    // A later e-mail comes in German, and its link leads to the pages.
+    const german = await requestReset(u);
+    expect(german.subject).to.equal('Passwort für License Portal zurücksetzen');
+    expect(german.text).to.match(/^Hallo /);
+    const link = /\/reset-password\?token=[A-Za-z0-9_%-]+/.exec(german.text)![0];
+
+    // Switched back to English on the pages (the same browser, its cookie says de): English from now on.
+    const back = await client.open(`${link}&lang=en`);
+    expect(h1Of(back.html)).to.equal('Choose a new password');
+    await client.submit('/reset-password', {
+      csrf: csrfOf(back.html),
+      newPassword: NEW_PASSWORD + '!',
+      confirmPassword: NEW_PASSWORD + '!',
+    });
+    expect(await localeOf(u)).to.equal('en');
+    expect((await requestReset(u)).subject).to.equal('Reset your License Portal password');
+
+    // The browser's language counts as well (Accept-Language: de)...
+    const v = await makeUser(s, { role: Role.ADMIN });
+    const byBrowser = new PageClient(s.url, { 'accept-language': 'de-DE,de;q=0.9' });
+    const vForm = await byBrowser.open(`/reset-password?token=${encodeURIComponent(await issue(v, AccountTokenPurpose.PASSWORD_RESET))}`);
+    await byBrowser.submit('/reset-password', { csrf: csrfOf(vForm.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+    expect(await localeOf(v)).to.equal('de');
+    // ...but the English fallback (no switch, no Accept-Language) leaves a German account German, as does
+    // the GraphQL mutation.
+    const w = await makeUser(s, { role: Role.ADMIN, locale: 'de' });
+    const plain = new PageClient(s.url);
+    const wForm = await plain.open(`/reset-password?token=${encodeURIComponent(await issue(w, AccountTokenPurpose.PASSWORD_RESET))}`);
+    expect(h1Of(wForm.html)).to.equal('Choose a new password');
+    await plain.submit('/reset-password', { csrf: csrfOf(wForm.html), newPassword: NEW_PASSWORD, confirmPassword: NEW_PASSWORD });
+    expect(await localeOf(w)).to.equal('de');
+    const api = await s.gql(RESET, { t: await issue(w, AccountTokenPurpose.PASSWORD_RESET), p: NEW_PASSWORD });
+    expect(api.errors, JSON.stringify(api.errors)).to.equal(undefined);
+    expect(await localeOf(w)).to.equal('de');
+    expect((await requestReset(w)).subject).to.equal('Passwort für License Portal zurücksetzen');
+
+    // Activating 2FA on /two-factor-setup (a reseller-portal activation link) in German keeps German too.
+    const reseller = await makeReseller(s, { linkedToResellerPortal: true });
+    const r = await makeUser(s, { role: Role.RESELLER, reseller, twoFactor: false, linkedToResellerPortal: true });
+    const setup = new PageClient(s.url);
+    const start = await setup.open(
+      `/two-factor-setup?token=${encodeURIComponent(await issue(r, AccountTokenPurpose.TWO_FACTOR_ACTIVATION))}&lang=de`,
+    );
+    expect(h1Of(start.html)).to.equal('Zwei-Faktor-Authentifizierung einrichten');
+    const rQr = await setup.submit('/two-factor-setup', { csrf: csrfOf(start.html) });
+    expect(await localeOf(r)).to.equal('en');
+    await setup.submit('/two-factor-setup/confirm', { csrf: csrfOf(rQr.html), code: totpCode(secretOf(rQr.html)) });
+    expect(await localeOf(r)).to.equal('de');
+    const [rActivated] = await em().find(AuditEvent, { targetId: r.user.id, action: AuditAction.TWO_FACTOR_ACTIVATED });
+    expect(JSON.parse(rActivated!.changes!)).to.deep.equal({ locale: { from: 'en', to: 'de' } });
   });
 
   it('RESELLER_PORTAL_URL defaults to PUBLIC_URL/two-factor-setup; BRAND_* are validated', () => {

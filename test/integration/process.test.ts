@@ -170,6 +170,17 @@ describe('the server process (node dist/src/main.js)', function () {
     });
   }
 
+  it('with DEFAULT_LOCALE=fr exits non-zero with one line naming DEFAULT_LOCALE', async () => {
+    running = startProcess(testEnv(dir, schema, { LOG_LEVEL: 'info', DEFAULT_LOCALE: 'fr' }), dir);
+    const exit = await exitWithin(running, 15000);
+    expect(exit.code).to.not.equal(0);
+    expect(exit.code).to.not.equal(null);
+    const lines = running.stderr().trim().split('\n');
+    expect(lines, running.stderr()).to.have.length(1);
+    expect(lines[0]).to.contain('DEFAULT_LOCALE');
+    expect(lines[0]).to.not.match(/\bat .*\.js:\d+/);
+  });
+
   it('with its port already taken exits non-zero with one line instead of a stack trace', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));

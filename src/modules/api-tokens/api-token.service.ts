@@ -12,10 +12,7 @@ import { User } from '../users/user.entity';
 import { ApiToken } from './api-token.entity';
 
 export class ApiTokenService {
-  constructor(
-    private readonly mailer: Mailer,
-    private readonly productName: string,
-  ) {}
+  constructor(private readonly mailer: Mailer) {}
 
   list(em: EntityManager, p: AuthenticatedPrincipal): Promise<ApiToken[]> {
     return em.find(ApiToken, { user: p.userId, revokedAt: null }, { orderBy: { createdAt: 'desc', id: 'desc' } });
@@ -57,9 +54,9 @@ export class ApiTokenService {
     });
     this.mailer.sendLater({
       to: owner.email,
-      subject: `An API token was created for your ${this.productName} account`,
+      locale: owner.locale,
       template: 'api-token-created',
-      vars: { name: owner.name, tokenName, createdAt: apiToken.createdAt.toUTCString() },
+      vars: { name: owner.name, tokenName, createdAt: apiToken.createdAt },
     });
     return { apiToken, token };
   }

@@ -6,7 +6,8 @@ import type { Config } from '../../config';
 import { SessionStage, TwoFactorActivationMethod } from '../../common/enums';
 import { badInput, forbidden, rateLimited } from '../../errors';
 import type { Mailer } from '../mail/mailer';
-import { audit, AuditAction, target } from '../audit/audit.service';
+import type { Locale } from '../../common/locale';
+import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import { AccountToken, AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './account-token.service';
@@ -72,7 +73,7 @@ export class EnrolmentService {
     await mail.fail();
     this.mailer.sendLater({
       to: user.email,
-      subject: `Activate two-factor authentication for the ${this.config.totpIssuer}`,
+      locale: user.locale,
       template: 'two-factor-activation',
       vars: {
         name: user.name,
@@ -116,20 +117,41 @@ export class EnrolmentService {
     return { setupToken, secret, otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), alreadyEnrolled, replacesEnrolled };
   }
 
-  async activateTwoFactor(em: EntityManager, setupToken: string, code: string, meta: RequestMeta): Promise<boolean> {
+  /**
+   * `locale`: the language of the pages 2FA was activated on (setup.routes.ts), kept as the account's
+   * locale; the GraphQL mutation passes none and leaves the locale as it is.
+   */
+  async activateTwoFactor(
+    em: EntityManager,
+    setupToken: string,
+    code: string,
+    meta: RequestMeta,
+    locale: Locale | null = null,
+  ): Promise<boolean> {
     const row: AccountToken = await this.accountTokens.find(em, setupToken, [AccountTokenPurpose.TOTP_SETUP], 'setupToken');
     const user = row.user.getEntity();
+    const newLocale = locale !== null && locale !== user.locale ? locale : null;
     // The code is checked against the secret being enrolled, with the same limits and replay rule as sign-in.
     await this.totp.verify(em, user, code, meta, row.secretSealed);
     await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'setupToken');
-      await tx.nativeUpdate(User, { id: user.id }, { totpSecretSealed: row.secretSealed, twoFactorEnabled: true });
+      await tx.nativeUpdate(
+        User,
+        { id: user.id },
+        { totpSecretSealed: row.secretSealed, twoFactorEnabled: true, ...(newLocale ? { locale: newLocale } : {}) },
+      );
       // Sessions that were waiting for 2FA setup are of no further use.
       await tx.nativeDelete('Session', { user: user.id, stage: SessionStage.TWO_FACTOR_SETUP_REQUIRED });
       // A fresh enrolment (not the confirmation of the enrolled secret) discards the recovery codes.
       if (!row.alreadyEnrolled) await this.recoveryCodes.discard(tx, user.id);
       const action = row.alreadyEnrolled ? AuditAction.TWO_FACTOR_CONFIRMED : AuditAction.TWO_FACTOR_ACTIVATED;
-      await audit(tx, action, target.user(user), { actorId: user.id, clientAddress: meta.clientAddress });
+      await audit(
+        tx,
+        action,
+        target.user(user),
+        { actorId: user.id, clientAddress: meta.clientAddress },
+        { changes: newLocale ? changesOf(user, { locale: newLocale }) : {} },
+      );
     });
     return true;
   }

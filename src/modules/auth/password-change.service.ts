@@ -55,9 +55,9 @@ export class PasswordChangeService {
     });
     this.mailer.sendLater({
       to: user.email,
-      subject: `Your ${this.config.totpIssuer} password was changed`,
+      locale: user.locale,
       template: 'password-changed',
-      vars: { name: user.name, changedAt: new Date().toUTCString(), secretShownAgain: false },
+      vars: { name: user.name, changedAt: new Date(), secretShownAgain: false },
     });
     return true;
   }

@@ -4,7 +4,8 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { Config } from '../../config';
 import type { Background } from '../../common/background';
 import type { Mailer } from '../mail/mailer';
-import { audit, AuditAction, target } from '../audit/audit.service';
+import type { Locale } from '../../common/locale';
+import { audit, AuditAction, changesOf, target } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import { AccountTokenPurpose } from './account-token.entity';
 import { ACCOUNT_TOKEN_TTL_MS, resetLink, type AccountTokenService } from './account-token.service';
@@ -48,7 +49,7 @@ export class PasswordResetService {
       await mail.fail();
       await this.mailer.send({
         to: user.email,
-        subject: `Reset your ${this.config.totpIssuer} password`,
+        locale: user.locale,
         template: 'password-reset',
         vars: {
           name: user.name,
@@ -67,15 +68,26 @@ export class PasswordResetService {
   sendInvitation(user: User, link: string): void {
     this.mailer.sendLater({
       to: user.email,
-      subject: `Your ${this.config.totpIssuer} account`,
+      locale: user.locale,
       template: 'invitation',
       vars: { name: user.name, link, expiresHours: ACCOUNT_TOKEN_TTL_MS.INVITATION / 3_600_000 },
     });
   }
 
-  async resetPassword(em: EntityManager, token: string, newPassword: string, meta: RequestMeta): Promise<TwoFactorSetupResult> {
+  /**
+   * `locale`: the language of the pages the password was set on (reset.routes.ts), kept as the account's
+   * locale with the password; the GraphQL mutation passes none and leaves the locale as it is.
+   */
+  async resetPassword(
+    em: EntityManager,
+    token: string,
+    newPassword: string,
+    meta: RequestMeta,
+    locale: Locale | null = null,
+  ): Promise<TwoFactorSetupResult> {
     const row = await this.accountTokens.find(em, token, [AccountTokenPurpose.INVITATION, AccountTokenPurpose.PASSWORD_RESET], 'token');
     const user = row.user.getEntity();
+    const newLocale = locale !== null && locale !== user.locale ? locale : null;
     assertAcceptablePassword(newPassword, user.email);
     const passwordHash = await hashPassword(newPassword);
     const hadPassword = user.passwordHash !== null;
@@ -86,22 +98,25 @@ export class PasswordResetService {
     const secretSealed = alreadyEnrolled ? user.totpSecretSealed! : this.box.seal(generateTotpSecret(), user.id);
     const setupToken = await em.transactional(async (tx) => {
       await this.accountTokens.claim(tx, row, 'token');
-      await tx.nativeUpdate(User, { id: user.id }, { passwordHash });
+      await tx.nativeUpdate(User, { id: user.id }, { passwordHash, ...(newLocale ? { locale: newLocale } : {}) });
       // A password reset ends every session and API token of the account and voids every other
       // outstanding link or setup token (the new setup token below is issued after).
       await this.sessions.revokeAllFor(tx, user.id);
       const by = { actorId: user.id, clientAddress: meta.clientAddress };
-      await audit(tx, AuditAction.PASSWORD_CHANGED, target.user(user), by);
+      await audit(tx, AuditAction.PASSWORD_CHANGED, target.user(user), by, {
+        changes: newLocale ? changesOf(user, { locale: newLocale }) : {},
+      });
       if (alreadyEnrolled) await audit(tx, AuditAction.TWO_FACTOR_SECRET_DISPLAYED, target.user(user), by);
       return this.accountTokens.issue(tx, user.id, AccountTokenPurpose.TOTP_SETUP, { secretSealed, alreadyEnrolled });
     });
 
+    if (newLocale) user.locale = newLocale;
     if (hadPassword || enrolled) {
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.config.totpIssuer} password was changed`,
+        locale: user.locale,
         template: 'password-changed',
-        vars: { name: user.name, changedAt: new Date().toUTCString(), secretShownAgain: alreadyEnrolled },
+        vars: { name: user.name, changedAt: new Date(), secretShownAgain: alreadyEnrolled },
       });
     }
     return this.enrolment.setupResult(user, setupToken, secretSealed, alreadyEnrolled, enrolled && !alreadyEnrolled);

@@ -41,7 +41,6 @@ export class RecoveryCodeService {
     private readonly limiter: AttemptLimiter,
     private readonly totp: TotpCheck,
     private readonly metrics: Pick<Metrics, 'totpFailures'>,
-    private readonly productName: string,
   ) {}
 
   remaining(em: EntityManager, userId: string): Promise<number> {
@@ -79,9 +78,9 @@ export class RecoveryCodeService {
     });
     this.mailer.sendLater({
       to: user.email,
-      subject: `New recovery codes for your ${this.productName} account`,
+      locale: user.locale,
       template: 'recovery-codes-generated',
-      vars: { name: user.name, count: RECOVERY_CODE_COUNT, generatedAt: new Date().toUTCString() },
+      vars: { name: user.name, count: RECOVERY_CODE_COUNT, generatedAt: new Date() },
     });
     return codes;
   }
@@ -140,9 +139,9 @@ export class RecoveryCodeService {
     await attempt.succeed(true);
     this.mailer.sendLater({
       to: user.email,
-      subject: `A recovery code was used to sign in to your ${this.productName} account`,
+      locale: user.locale,
       template: 'recovery-code-used',
-      vars: { name: user.name, remaining: left, usedAt: new Date().toUTCString() },
+      vars: { name: user.name, remaining: left, usedAt: new Date() },
     });
     return result;
   }

@@ -52,10 +52,7 @@ function optionalEmail(value: string | null | undefined): string | null | undefi
 const EVENT_BATCH = 500;
 
 export class CustomerService {
-  constructor(
-    private readonly mailer: Mailer,
-    private readonly productName: string,
-  ) {}
+  constructor(private readonly mailer: Mailer) {}
 
   filterCondition(p: AuthenticatedPrincipal, filter: CustomerFilterData | null | undefined, now = new Date()): FilterQuery<Customer> {
     const parts: FilterQuery<Customer>[] = [];
@@ -211,15 +208,13 @@ export class CustomerService {
     const staff = await em.find(
       User,
       { reseller: { $in: [from.id, to.id] }, role: Role.RESELLER, active: true },
-      { fields: ['email', 'name', 'reseller'] },
+      { fields: ['email', 'name', 'reseller', 'locale'] },
     );
     for (const user of staff) {
       const gained = user.reseller?.id === to.id;
       this.mailer.sendLater({
         to: user.email,
-        subject: gained
-          ? `${this.productName}: customer ${customer.name} was transferred to ${to.name}`
-          : `${this.productName}: customer ${customer.name} was transferred away from ${from.name}`,
+        locale: user.locale,
         template: 'customer-transferred',
         vars: { name: user.name, customerName: customer.name, fromName: from.name, toName: to.name, gained },
       });

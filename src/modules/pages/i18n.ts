@@ -2,8 +2,10 @@
 // (kept in a cookie), else from Accept-Language, else English. Placeholders are {name}; every value
 // is HTML-escaped by the templates.
 
-export const LANGUAGES = ['en', 'de'] as const;
-export type Lang = (typeof LANGUAGES)[number];
+import { isLocale, LOCALES, type Locale } from '../../common/locale';
+
+export const LANGUAGES = LOCALES;
+export type Lang = Locale;
 
 const en = {
   languageName: 'English',
@@ -198,9 +200,7 @@ const de: Strings = {
 
 export const STRINGS: Record<Lang, Strings> = { en, de };
 
-export function isLang(value: unknown): value is Lang {
-  return typeof value === 'string' && (LANGUAGES as readonly string[]).includes(value);
-}
+export const isLang = isLocale;
 
 /** Fills {name} placeholders; unknown ones stay as they are. */
 export function format(text: string, values: Record<string, string | number>): string {

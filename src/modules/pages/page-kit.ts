@@ -120,11 +120,14 @@ export function createPageKit(services: Services) {
   const meta = (req: Request): RequestMeta => ({ clientAddress: clientAddressOf(req) });
   const em = (): EntityManager => orm.em.fork();
 
-  /** ?lang= (GET, then kept in a cookie) > the cookie > Accept-Language > English. */
-  function languageOf(req: Request, res: Response): Lang {
-    if (isLang(res.locals.lang)) return res.locals.lang;
+  /**
+   * ?lang= (GET, then kept in a cookie) > the cookie > Accept-Language > English. `chosen`: the language
+   * came from the switch or the browser, not from the English fallback.
+   */
+  function pageLanguage(req: Request, res: Response): { lang: Lang; chosen: boolean } {
+    if (isLang(res.locals.lang)) return { lang: res.locals.lang, chosen: res.locals.langChosen === true };
     const asked = req.query.lang;
-    let lang: Lang;
+    let lang: Lang | null;
     if (req.method === 'GET' && isLang(asked)) {
       res.append(
         'Set-Cookie',
@@ -133,10 +136,25 @@ export function createPageKit(services: Services) {
       lang = asked;
     } else {
       const stored = parseCookies(req.headers.cookie).get(LANG_COOKIE);
-      lang = isLang(stored) ? stored : (fromAcceptLanguage(req.headers['accept-language']) ?? 'en');
+      lang = isLang(stored) ? stored : fromAcceptLanguage(req.headers['accept-language']);
     }
-    res.locals.lang = lang;
-    return lang;
+    res.locals.lang = lang ?? 'en';
+    res.locals.langChosen = lang !== null;
+    return { lang: lang ?? 'en', chosen: lang !== null };
+  }
+
+  function languageOf(req: Request, res: Response): Lang {
+    return pageLanguage(req, res).lang;
+  }
+
+  /**
+   * The language to keep as the account's locale when a flow completes on these pages (the password
+   * set, 2FA activated), so that the account's later e-mails come in the language it used here: the
+   * page's language when the switch or the browser chose it; null (keep the locale) for the fallback.
+   */
+  function accountLanguageOf(req: Request, res: Response): Lang | null {
+    const { lang, chosen } = pageLanguage(req, res);
+    return chosen ? lang : null;
   }
 
   function messageText(lang: Lang, flash: FlashError): string {
@@ -278,6 +296,7 @@ export function createPageKit(services: Services) {
     meta,
     em,
     languageOf,
+    accountLanguageOf,
     render,
     pageContext,
     redirect,

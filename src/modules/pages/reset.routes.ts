@@ -51,9 +51,13 @@ export function addResetRoutes(router: Router, kit: PageKit): void {
       return redirect(res, URLS.password);
     }
     const token = flow.accountToken;
+    // The account keeps the language of these pages as its locale: its e-mails follow it from now on.
+    const locale = kit.accountLanguageOf(req, res);
     let result: TwoFactorSetupResult;
     try {
-      result = await recent.run(['reset', token, newPassword], () => passwordReset.resetPassword(em(), token, newPassword, meta(req)));
+      result = await recent.run(['reset', token, newPassword], () =>
+        passwordReset.resetPassword(em(), token, newPassword, meta(req), locale),
+      );
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.password);
     }

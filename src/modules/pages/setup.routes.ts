@@ -90,8 +90,9 @@ export function addSetupRoutes(router: Router, kit: PageKit): void {
     // People type "123 456" as the app shows it: spaces are not part of the code.
     const code = text((req.body as Record<string, unknown>).code).replace(/\s+/g, '');
     const setupToken = flow.setupToken;
+    const locale = kit.accountLanguageOf(req, res);
     try {
-      await recent.run(['confirm', setupToken, code], () => enrolment.activateTwoFactor(em(), setupToken, code, meta(req)));
+      await recent.run(['confirm', setupToken, code], () => enrolment.activateTwoFactor(em(), setupToken, code, meta(req), locale));
     } catch (error) {
       return fail(req, res, flow, outcomeOf(error), URLS.totp);
     }

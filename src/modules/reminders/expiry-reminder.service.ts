@@ -37,7 +37,7 @@ export class ExpiryReminderService {
   constructor(
     private readonly mailer: Mailer,
     private readonly log: Logger,
-    private readonly config: { publicUrl: string; totpIssuer: string },
+    private readonly config: { publicUrl: string },
   ) {}
 
   /**
@@ -117,17 +117,23 @@ export class ExpiryReminderService {
         customer: customerName.get(d.license.customer.id) ?? '',
         kind: d.license.kind,
         seats: d.license.seats,
-        validUntil: d.license.validUntil.toISOString().slice(0, 10),
+        validUntil: d.license.validUntil,
         days: d.days,
       }));
       try {
         for (const user of to) {
+          // Each recipient in the recipient's own language.
           await this.mailer.send({
             to: user.email,
-            subject: `${items.length} license(s) of ${resellerName.get(resellerId) ?? 'your customers'} expire soon`,
+            locale: user.locale,
             template: 'expiry-reminder',
-            vars: { name: user.name, reseller: resellerName.get(resellerId) ?? '', count: items.length, portalUrl: this.config.publicUrl },
-            lists: { licenses: rows },
+            vars: {
+              name: user.name,
+              reseller: resellerName.get(resellerId) ?? '',
+              count: items.length,
+              portalUrl: this.config.publicUrl,
+              licenses: rows,
+            },
           });
           mails += 1;
         }

@@ -23,7 +23,6 @@ export class ResellerService {
   constructor(
     private readonly sessions: SessionService,
     private readonly mailer: Mailer,
-    private readonly productName: string,
   ) {}
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs) {
@@ -61,7 +60,7 @@ export class ResellerService {
       const changed = await tx.nativeUpdate(Reseller, { id, suspendedAt: null }, { suspendedAt: now, suspensionReason: why });
       if (changed !== 1) return null;
       await tx.nativeUpdate(License, { reseller: id }, { resellerSuspendedAt: now });
-      const own = await tx.find(User, { reseller: id, role: Role.RESELLER }, { fields: ['id', 'email', 'name', 'active'] });
+      const own = await tx.find(User, { reseller: id, role: Role.RESELLER }, { fields: ['id', 'email', 'name', 'active', 'locale'] });
       await this.sessions.revokeAllFor(
         tx,
         own.map((user) => user.id),
@@ -80,7 +79,7 @@ export class ResellerService {
       if (!user.active) continue;
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.productName} access is suspended`,
+        locale: user.locale,
         template: 'reseller-suspended',
         vars: { name: user.name, resellerName: reseller.name },
       });
@@ -105,13 +104,13 @@ export class ResellerService {
         { actorId: by.userId, clientAddress: by.clientAddress },
         { changes: { suspendedAt: { from: suspendedAt.toISOString(), to: null } } },
       );
-      return tx.find(User, { reseller: id, role: Role.RESELLER, active: true }, { fields: ['id', 'email', 'name'] });
+      return tx.find(User, { reseller: id, role: Role.RESELLER, active: true }, { fields: ['id', 'email', 'name', 'locale'] });
     });
     await em.refresh(reseller);
     for (const user of users ?? []) {
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.productName} access is restored`,
+        locale: user.locale,
         template: 'reseller-reinstated',
         vars: { name: user.name, resellerName: reseller.name },
       });

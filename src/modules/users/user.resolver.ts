@@ -52,6 +52,13 @@ export class CreateUserInput {
 
   @Field(() => Boolean, { nullable: true })
   linkedToResellerPortal?: boolean | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "en or de: the language of the user's e-mails. Default: a reseller's user's own locale; DEFAULT_LOCALE when an admin creates.",
+  })
+  locale?: string | null;
 }
 
 @Resolver(() => User)

@@ -3,6 +3,7 @@
 // creates above their scope, nor under a suspended reseller (FLOWS.md section 9).
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { Role } from '../../common/enums';
+import { isLocale, LOCALES, type Locale } from '../../common/locale';
 import { paginate, type PageArgs } from '../../common/pagination';
 import { optionalReason, requiredName } from '../../common/validation';
 import { badInput, conflict, forbidden, notFound } from '../../errors';
@@ -26,6 +27,8 @@ export interface CreateUserData {
   resellerId?: string | null;
   customerId?: string | null;
   linkedToResellerPortal?: boolean | null;
+  /** en or de; default: the creating reseller user's own locale, else DEFAULT_LOCALE. */
+  locale?: string | null;
 }
 
 export interface UpdateUserData {
@@ -34,10 +37,8 @@ export interface UpdateUserData {
   locale?: string | null;
 }
 
-export const LOCALES = ['en', 'de'] as const;
-
-function checkLocale(value: string): string {
-  if (!(LOCALES as readonly string[]).includes(value)) throw badInput(`locale must be one of ${LOCALES.join(', ')}.`, 'locale');
+function checkLocale(value: string): Locale {
+  if (!isLocale(value)) throw badInput(`locale must be one of ${LOCALES.join(', ')}.`, 'locale');
   return value;
 }
 
@@ -47,7 +48,7 @@ export class UserService {
     private readonly sessions: SessionService,
     private readonly recoveryCodes: Pick<RecoveryCodeService, 'discard'>,
     private readonly mailer: Mailer,
-    private readonly productName: string,
+    private readonly defaultLocale: Locale,
   ) {}
 
   list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: { role?: Role | null; active?: boolean | null } | null }) {
@@ -68,6 +69,7 @@ export class UserService {
   async create(em: EntityManager, p: AuthenticatedPrincipal, input: CreateUserData, clientAddress: string | null): Promise<User> {
     const email = validEmail(input.email);
     const name = requiredName(input.name);
+    const locale = input.locale !== undefined && input.locale !== null ? checkLocale(input.locale) : await this.inviterLocale(em, p);
     let reseller: Reseller | null = null;
     let customer: Customer | null = null;
 
@@ -110,6 +112,7 @@ export class UserService {
           reseller: reseller ? tx.getReference(Reseller, reseller.id) : null,
           customer: customer ? tx.getReference(Customer, customer.id) : null,
           linkedToResellerPortal,
+          locale,
           twoFactorEnabled: false,
           createdAt: new Date(),
           updatedAt: new Date(),
@@ -124,6 +127,17 @@ export class UserService {
     }
     this.invitations.sendInvitation(user, link);
     return user;
+  }
+
+  /**
+   * The locale of a user created without one: a reseller's user invites colleagues and customers in the
+   * user's own language; vendor staff (admins) in DEFAULT_LOCALE, since an admin's own language says
+   * nothing about the reseller's.
+   */
+  private async inviterLocale(em: EntityManager, p: AuthenticatedPrincipal): Promise<Locale> {
+    if (p.role !== Role.RESELLER) return this.defaultLocale;
+    const inviter = await em.findOne(User, p.userId);
+    return isLocale(inviter?.locale) ? inviter.locale : this.defaultLocale;
   }
 
   /** Disables the user's 2FA and ends its sessions and API tokens; the user must activate 2FA again. */
@@ -149,9 +163,9 @@ export class UserService {
     if (!user.active) return user;
     this.mailer.sendLater({
       to: user.email,
-      subject: `Two-factor authentication of your ${this.productName} account was reset`,
+      locale: user.locale,
       template: 'two-factor-reset',
-      vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString() },
+      vars: { name: user.name, actorName: actor.name, changedAt: new Date() },
     });
     return user;
   }
@@ -228,7 +242,7 @@ export class UserService {
     Object.assign(user, { active: true, deactivatedAt: null });
     this.mailer.sendLater({
       to: user.email,
-      subject: `Your ${this.productName} account was reactivated`,
+      locale: user.locale,
       template: 'account-reactivated',
       vars: { name: user.name, twoFactorEnabled: user.twoFactorEnabled },
     });
@@ -267,9 +281,9 @@ export class UserService {
       const actor = await em.findOneOrFail(User, p.userId);
       this.mailer.sendLater({
         to: user.email,
-        subject: `Your ${this.productName} account was changed`,
+        locale: user.locale,
         template: 'account-changed',
-        vars: { name: user.name, actorName: actor.name, changedAt: new Date().toUTCString(), fields: Object.keys(changes).join(', ') },
+        vars: { name: user.name, actorName: actor.name, changedAt: new Date(), fields: Object.keys(changes).join(', ') },
       });
     }
     return user;
