@@ -83,6 +83,9 @@ export async function openOrm(database: DatabaseConfig, options: OrmOptions = {}
   return PgORM.init(pgOptions);
 }
 
+/** How long a process starting next to another one on the same SQLite file waits for that one's migrations. */
+const SQLITE_MIGRATION_WAIT_MS = 30_000;
+
 /**
  * Applies pending migrations. Several processes may start at once on one database (scale-out, rolling
  * deploys, concurrent CLI runs): only one of them may migrate, the others must then find nothing pending.
@@ -98,15 +101,18 @@ export async function migrate(orm: Orm): Promise<void> {
     });
     return;
   }
+  // SQLite: a second process migrating the same file at the same moment fails (SQLITE_BUSY, or a table
+  // the first one just created). Its transaction was rolled back whole; look again for pending ones, for
+  // as long as the first one may reasonably take (every migration, on a busy machine).
+  const deadline = Date.now() + SQLITE_MIGRATION_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       await orm.getMigrator().up();
       return;
     } catch (error) {
-      // SQLite: a second process migrating the same file at the same moment fails (SQLITE_BUSY, or a table
-      // the first one just created). Its transaction was rolled back whole; look again for pending ones.
-      if (attempt >= 5 || !/SQLITE_BUSY|already exists/i.test(error instanceof Error ? error.message : String(error))) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 100));
+      const busy = /SQLITE_BUSY|already exists/i.test(error instanceof Error ? error.message : String(error));
+      if (!busy || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * attempt) + Math.random() * 100));
     }
   }
 }
