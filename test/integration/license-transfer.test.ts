@@ -342,6 +342,23 @@ describe('customer transfer (FLOWS.md section 10)', function () {
     });
   });
 
+  it("expiry reminders of the moved customer's licenses go to the new reseller's users only", async () => {
+    const from = await makeReseller(s);
+    const to = await makeReseller(s);
+    const customer = await makeCustomer(s, from);
+    const expiring = await makeLicense(s, customer, { validUntil: new Date(Date.now() + 5 * DAY) });
+    const [fromStaff, toStaff] = [
+      await makeUser(s, { role: Role.RESELLER, reseller: from }),
+      await makeUser(s, { role: Role.RESELLER, reseller: to }),
+    ];
+    ok(await transfer(customer.id, to.id));
+    await s.app.services.reminders.run(s.app.services.orm.em.fork(), new Date());
+    await s.app.services.background.drain();
+    const about = (u: TestUser) => s.outbox().filter((m) => m.includes(u.email) && m.includes(expiring.key));
+    expect(about(fromStaff)).to.deep.equal([]);
+    expect(about(toStaff)).to.have.length(1);
+  });
+
   // -------------------------------------------------------------------------------------------------
   it('a reseller paging through its licenses while one of its customers moves away sees every license at most once, and only its own at the time', async () => {
     const a = await makeReseller(s);
