@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config';
 import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
+import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -34,6 +35,8 @@ const LOGIN = 'mutation($e: String!, $p: String!, $c: String) { login(email: $e,
 export const DEAREST_QUERY =
   '{ customers(first: 100) { totalCount edges { node { id name licenses(first: 99) { totalCount edges { node { id key kind seats status validUntil } } pageInfo { endCursor hasNextPage } } } } pageInfo { endCursor hasNextPage } } }';
 const DEAREST_COST = 10_000;
+/** createLicenses calls of the bulk-write figure (of BULK_ROWS_PER_CALL rows each). */
+const BULK_CALLS = 30;
 /** The request of the issue that stalled the server: 15 aliases of customers(100) x licenses(100). */
 const ATTACK_QUERY = `{ ${Array.from({ length: 15 }, (_, i) => `c${i}: customers(first: 100) { edges { node { id licenses(first: 100) { edges { node { id key } } } } } }`).join(' ')} }`;
 
@@ -63,6 +66,14 @@ async function gql<T>(
   } catch {
     return { status: res.status, body: { errors: [{ message: text.slice(0, 500) }] } };
   }
+}
+
+/** The data of a request that must succeed. */
+async function gqlData<T>(url: string, query: string, variables: Record<string, unknown>, token: string): Promise<T> {
+  const res = await gql<T>(url, query, variables, token);
+  if (res.status !== 200 || res.body.errors?.length || !res.body.data)
+    throw new Error(`${query.slice(0, 60)}: ${JSON.stringify(res.body.errors)}`);
+  return res.body.data;
 }
 
 /** A TOTP step is accepted once per user: a second sign-in of the same user uses the next step. */
@@ -558,7 +569,29 @@ async function main(): Promise<void> {
         `RSS ${dearest.rssBeforeMb} MB before, peak ${dearest.rss.peakMb} MB; the issue's 15-alias request refused in ${dearest.attackRefusedMs} ms; load average ${dearest.loadAverage} on ${cpus().length} CPUs`,
     );
 
+    log(
+      `\n## Bulk writes: createLicenses in ${BULK_CALLS} calls of ${BULK_ROWS_PER_CALL} rows (admin, 10 customers), against the database's own multi-row inserts`,
+    );
+    const bulkRun = await bulkWrites(app.url, adminToken, BULK_CALLS, gqlData);
+
     await Promise.all(servers.map((s) => s.stop()));
+
+    const bulkOrm = await openOrm(config.database);
+    let bulkBaselineMs: number;
+    try {
+      bulkBaselineMs = await bulkBaseline(bulkOrm, bulkRun.customers, bulkRun.resellerId, bulkRun.rows);
+    } finally {
+      await bulkOrm.close(true);
+    }
+    const bulk = {
+      rows: bulkRun.rows,
+      appRowsPerSecond: Math.round(bulkRun.rows / (bulkRun.ms / 1000)),
+      baselineRowsPerSecond: Math.round(bulkRun.rows / (bulkBaselineMs / 1000)),
+    };
+    const bulkRatio = round2(bulk.appRowsPerSecond / bulk.baselineRowsPerSecond);
+    log(
+      `createLicenses: ${bulk.rows} rows at ${bulk.appRowsPerSecond} rows/s; the same rows as multi-row inserts: ${bulk.baselineRowsPerSecond} rows/s (ratio ${bulkRatio})`,
+    );
 
     log('\n## SQL statements per request (in-process startApp, orm.onQuery)');
     const statements = await countStatements(env, reseller);
@@ -603,9 +636,17 @@ async function main(): Promise<void> {
             met: null,
             data: {},
           };
+    const bulkGoal = engine === 'sqlite' ? 3000 : 2000;
     const figures: Figure[] = [
       ratioFigure('SQLite', 'sqlite', 0.4),
       ratioFigure('PostgreSQL', 'postgresql', 0.35),
+      {
+        figure: `createLicenses in calls of ${BULK_ROWS_PER_CALL} rows, ${engineLabel} (÷ the database's own multi-row inserts of the same rows)`,
+        value: `${bulk.appRowsPerSecond} rows/s (${bulk.rows} rows) ÷ ${bulk.baselineRowsPerSecond} rows/s = ${bulkRatio}`,
+        goal: `>= ${bulkGoal} rows/s ([throughput] goal 2)`,
+        met: bulk.appRowsPerSecond >= bulkGoal,
+        data: { ...bulk, ratio: bulkRatio },
+      },
       {
         figure: 'SQL statements per request',
         value: `first = 10: ${perFirst['10']}, 50: ${perFirst['50']}, 100: ${perFirst['100']}${steady ? '' : ' (varied between requests; max shown)'}`,

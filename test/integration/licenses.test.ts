@@ -12,7 +12,7 @@ import { isValidLicenseKey } from '../../src/modules/licenses/license-key';
 import { License } from '../../src/modules/licenses/license.entity';
 import { LicenseService } from '../../src/modules/licenses/license.service';
 import { makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
-import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
+import { codeOf, ok, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
 
 const KEY_SHAPE = /^[2-9A-HJ-NP-Z]{5}(-[2-9A-HJ-NP-Z]{5}){4}$/;
@@ -595,6 +595,49 @@ describe('licenses', function () {
       // A single createLicense with one of the batch's keys returns the batch's license.
       const single = await s.gql<{ createLicense: LicenseOut }>(CREATE, { input: inputs[1] }, a1Token);
       expect(single.data!.createLicense.id).to.equal(rows[1]!.license!.id);
+    });
+
+    it('writes a createLicenses batch as set operations: its SQL statements do not grow with its rows (10 vs 100 rows, 5 customers)', async () => {
+      const customers: { id: string }[] = [];
+      for (let i = 0; i < 5; i++) customers.push(await makeCustomer(s, resellerA));
+      const validUntil = iso(Date.now() + 30 * DAY);
+      const countFor = async (rows: number) => {
+        const inputs = Array.from({ length: rows }, (_, i) => ({
+          customerId: customers[i % 5]!.id,
+          kind: 'MDM',
+          seats: 1,
+          validUntil,
+          idempotencyKey: `set-${rows}-${i}`,
+        }));
+        s.queries.length = 0;
+        const res = await s.gql<{ createLicenses: RowOut[] }>(CREATE_MANY, { inputs }, a1Token);
+        noErrors(res);
+        expect(res.data!.createLicenses.filter((r) => r.license)).to.have.length(rows);
+        // Without the session lookup and touches of the request itself, and the loads of the selected customer/reseller fields.
+        return statements().filter((q) => /license|audit_event|customer|reseller/.test(q) && !/from "?session"?/.test(q)).length;
+      };
+      const small = await countFor(10);
+      const large = await countFor(100);
+      expect(large, `10 rows: ${small} statements, 100 rows: ${large}`).to.be.at.most(small + 4);
+      expect(large).to.be.below(40);
+      expect(await countAudit({ action: 'LICENSE_CREATED', customerId: { $in: customers.map((c) => c.id) } })).to.equal(110);
+    });
+
+    it('a key repeated within one createLicenses batch creates one license, which every row with that key answers', async () => {
+      const bulkCustomer = await makeCustomer(s, resellerA);
+      const validUntil = iso(Date.now() + DAY);
+      const inputs = [
+        { customerId: bulkCustomer.id, kind: 'MDM', seats: 0, validUntil, idempotencyKey: 'twice' },
+        { customerId: bulkCustomer.id, kind: 'MDM', seats: 4, validUntil, idempotencyKey: 'twice' },
+        { customerId: bulkCustomer.id, kind: 'MOBILE_SECURITY', seats: 9, validUntil, idempotencyKey: 'twice' },
+      ];
+      const rows = ok(await s.gql<{ createLicenses: RowOut[] }>(CREATE_MANY, { inputs }, a1Token)).createLicenses;
+      // As three createLicense calls in a row would answer: the first is refused, the second creates, the third finds it.
+      expect(rows[0]!.error).to.include({ code: 'BAD_USER_INPUT', field: 'seats' });
+      expect(rows[1]!.license!.id).to.be.a('string');
+      expect(rows[2]!.license!.id).to.equal(rows[1]!.license!.id);
+      expect(await countLicenses({ customer: bulkCustomer.id })).to.equal(1);
+      expect((await loadLicense(rows[1]!.license!.id)).seats).to.equal(4);
     });
 
     it('refuses a createLicenses batch of more than 100 rows with BAD_USER_INPUT and creates nothing', async () => {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
-import { resellerSuspended } from '../resellers/reseller-suspension';
+import { assertCustomerOpen, resellerSuspended } from '../resellers/reseller-suspension';
 import { License } from '../licenses/license.entity';
 import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
 import { stringifyCells } from './csv-cells';
@@ -230,18 +230,30 @@ async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Pr
   if (rows.length === 0) return [];
   try {
     return await em.fork().transactional(async (tx) => {
+      // Each customer of the batch is checked (and locked) once, then the rows go out with one flush.
+      for (const customer of new Map(rows.map((row) => [row.customer.id, row.customer])).values()) {
+        await assertCustomerOpen(tx, customer.id, customer.reseller.id);
+      }
       const created: RowResult[] = [];
       for (const row of rows) {
         const license = await persistNewLicense(
           tx,
           { ...row, idempotencyOwnerId: IMPORT_OWNER },
           { actorId: null, clientAddress: 'cli:import' },
+          { customerLocked: true },
         );
         created.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
       }
       return created;
     });
   } catch (error) {
+    // A customer suspended or transferred since the rows were resolved: that row fails, the others go on.
+    if (isAppError(error)) {
+      if (rows.length === 1) return [errorRow(rows[0]!.line, error)];
+      const out: RowResult[] = [];
+      for (const row of rows) out.push(...(await createBatch(em, [row])));
+      return out;
+    }
     if (!(error instanceof UniqueConstraintViolationException)) throw error;
     if (rows.length === 1) {
       // Another import created it meanwhile, or its key collided (then a fresh key, like createLicense).

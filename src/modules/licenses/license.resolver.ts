@@ -78,19 +78,13 @@ export class LicenseResolver {
   ): Promise<CreateLicenseResult[]> {
     const principal = requireAuthenticated(ctx);
     if (inputs.length > MAX_BULK_LICENSES) throw badInput(`At most ${MAX_BULK_LICENSES} licenses per call.`, 'inputs');
-    const results: CreateLicenseResult[] = [];
-    // Rows run one after another: each is its own transaction, like a createLicense call.
-    for (const input of inputs) {
-      try {
-        const license = await ctx.services.licenses.create(ctx.em, principal, input, ctx.clientAddress);
-        results.push({ license, error: null });
-      } catch (error) {
-        if (!isAppError(error)) throw error;
-        const field = typeof error.extensions.field === 'string' ? error.extensions.field : null;
-        results.push({ license: null, error: { code: error.code ?? ErrorCode.INTERNAL_SERVER_ERROR, message: error.message, field } });
-      }
-    }
-    return results;
+    // Row for row as createLicense would answer, written as set operations (LicenseService.createMany).
+    const outcomes = await ctx.services.licenses.createMany(ctx.em, principal, inputs, ctx.clientAddress);
+    return outcomes.map((outcome) => {
+      if (!isAppError(outcome)) return { license: outcome, error: null };
+      const field = typeof outcome.extensions.field === 'string' ? outcome.extensions.field : null;
+      return { license: null, error: { code: outcome.code ?? ErrorCode.INTERNAL_SERVER_ERROR, message: outcome.message, field } };
+    });
   }
 
   @Mutation(() => License)

@@ -5,7 +5,7 @@ import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
 import { and, sql } from '../../db/sql';
-import { badInput, ErrorCode, isAppError, notFound } from '../../errors';
+import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
 import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
 import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
@@ -47,10 +47,17 @@ const MAX_CUSTOMER_MOVES = 3;
 /**
  * A new license with a fresh key, of the customer and the customer's reseller, and its LICENSE_CREATED
  * audit event, both persisted in `tx` (the caller's transaction). The one way licenses are made: by the
- * API and by the CSV import. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED).
+ * API and by the CSV import. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED). Nothing is written
+ * until the caller's flush, so that a batch of them is one multi-row insert per table.
  */
-export async function persistNewLicense(tx: EntityManager, data: NewLicense, by: AuditBy): Promise<License> {
-  await assertCustomerOpen(tx, data.customer.id, data.customer.reseller.id);
+export async function persistNewLicense(
+  tx: EntityManager,
+  data: NewLicense,
+  by: AuditBy,
+  options: { customerLocked?: boolean } = {},
+): Promise<License> {
+  // A batch checks (and locks) each of its customers once, before its rows (createMany, the CSV import).
+  if (!options.customerLocked) await assertCustomerOpen(tx, data.customer.id, data.customer.reseller.id);
   const now = new Date();
   const license = tx.create(License, {
     key: generateLicenseKey(),
@@ -264,6 +271,123 @@ export class LicenseService {
         if (++attempt >= MAX_KEY_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /**
+   * createLicenses: every row authorized, validated and idempotent exactly like `create`, with the same
+   * answer row for row, but as set operations: one statement for the caller's earlier idempotency keys,
+   * one for the visible customers, one check (and lock) per distinct customer, and one transaction whose
+   * flush inserts the licenses and their audit events as multi-row inserts. Anything unusual on the way
+   * (a concurrent retry of the same key, a key collision, a customer moved or suspended meanwhile) sends
+   * the rows still pending through `create`, one by one, which knows how to settle each of them.
+   */
+  async createMany(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    inputs: CreateLicenseData[],
+    clientAddress: string | null,
+  ): Promise<(License | AppError)[]> {
+    const results: (License | AppError | undefined)[] = new Array(inputs.length).fill(undefined);
+    const settle = (i: number, work: () => unknown) => {
+      try {
+        return work();
+      } catch (error) {
+        if (!isAppError(error)) throw error;
+        results[i] = error;
+        return undefined;
+      }
+    };
+    // 1. Idempotency keys (checked first, as in create: a known key answers with its license).
+    const keys = inputs.map((input, i) => settle(i, () => checkIdempotencyKey(input.idempotencyKey)) as string | null | undefined);
+    const wanted = [...new Set(keys.filter((key): key is string => typeof key === 'string'))];
+    const known = new Map<string, License>();
+    if (wanted.length > 0) {
+      const found = await em.find(License, scopeWhere('License', p, { idempotencyOwnerId: p.userId, idempotencyKey: { $in: wanted } }));
+      for (const license of found) known.set(license.idempotencyKey!, license);
+    }
+    // 2. The fields, then the customers the caller sees.
+    const now = this.now();
+    const checked = inputs.map((input, i) => {
+      if (results[i]) return undefined;
+      const key = keys[i] ?? null;
+      if (key !== null && known.has(key)) {
+        results[i] = known.get(key)!;
+        return undefined;
+      }
+      return settle(i, () => ({ seats: checkSeats(input.seats), ...checkWindow(input.validFrom, input.validUntil, now), key })) as
+        { seats: number; validFrom: Date; validUntil: Date; key: string | null } | undefined;
+    });
+    const customerIds = [...new Set(inputs.filter((_, i) => checked[i]).map((input) => input.customerId))];
+    const customers = new Map<string, Customer>();
+    if (customerIds.length > 0) {
+      for (const customer of await em.find(Customer, scopeWhere('Customer', p, { id: { $in: customerIds } })))
+        customers.set(customer.id, customer);
+    }
+    const pending: number[] = [];
+    checked.forEach((row, i) => {
+      if (!row) return;
+      if (!customers.has(inputs[i]!.customerId)) results[i] = notFound('customer');
+      else pending.push(i);
+    });
+    // 3. One transaction for the rest. A repeated key within the batch: its first row creates, the others
+    // answer with that license (as sequential calls would).
+    const firstOfKey = new Map<string, number>();
+    const creating = pending.filter((i) => {
+      const key = checked[i]!.key;
+      if (key === null) return true;
+      if (firstOfKey.has(key)) return false;
+      firstOfKey.set(key, i);
+      return true;
+    });
+    let created: Map<number, License> | null = null;
+    try {
+      created = await em.fork().transactional(async (tx) => {
+        for (const customerId of new Set(creating.map((i) => inputs[i]!.customerId))) {
+          await assertCustomerOpen(tx, customerId, customers.get(customerId)!.reseller.id);
+        }
+        const made = new Map<number, License>();
+        for (const i of creating) {
+          const input = inputs[i]!;
+          const row = checked[i]!;
+          made.set(
+            i,
+            await persistNewLicense(
+              tx,
+              {
+                kind: input.kind,
+                seats: row.seats,
+                validFrom: row.validFrom,
+                validUntil: row.validUntil,
+                customer: customers.get(input.customerId)!,
+                idempotencyOwnerId: row.key !== null ? p.userId : null,
+                idempotencyKey: row.key,
+              },
+              { actorId: p.userId, clientAddress },
+              { customerLocked: true },
+            ),
+          );
+        }
+        return made;
+      });
+    } catch (error) {
+      // Settled row by row instead (see above); a plain database failure is not ours to hide.
+      if (!(error instanceof UniqueConstraintViolationException) && !isAppError(error)) throw error;
+    }
+    for (const i of pending) {
+      const key = checked[i]!.key;
+      const origin = key === null ? i : firstOfKey.get(key)!;
+      const license = created?.get(origin);
+      if (license) results[i] = license;
+      else {
+        try {
+          results[i] = await this.create(em, p, inputs[i]!, clientAddress);
+        } catch (error) {
+          if (!isAppError(error)) throw error;
+          results[i] = error;
+        }
+      }
+    }
+    return results as (License | AppError)[];
   }
 
   /**
