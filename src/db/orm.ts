@@ -16,10 +16,12 @@ interface SqliteConnectionHandle {
   run(sql: string, cb: (err: Error | null) => void): void;
 }
 
+// busy_timeout first: switching to WAL needs a lock too, and a second process opening the file while the
+// first one writes would otherwise fail at once with SQLITE_BUSY instead of waiting.
 const SQLITE_PRAGMAS = [
+  'pragma busy_timeout = 5000',
   'pragma journal_mode = WAL',
   'pragma foreign_keys = ON',
-  'pragma busy_timeout = 5000',
   'pragma synchronous = NORMAL',
 ];
 

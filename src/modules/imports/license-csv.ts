@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
-import { assertCustomerOpen, resellerSuspended } from '../resellers/reseller-suspension';
+import { customerProblems, resellerSuspended } from '../resellers/reseller-suspension';
 import { License } from '../licenses/license.entity';
 import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
 import { stringifyCells } from './csv-cells';
@@ -230,10 +230,14 @@ async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Pr
   if (rows.length === 0) return [];
   try {
     return await em.fork().transactional(async (tx) => {
-      // Each customer of the batch is checked (and locked) once, then the rows go out with one flush.
-      for (const customer of new Map(rows.map((row) => [row.customer.id, row.customer])).values()) {
-        await assertCustomerOpen(tx, customer.id, customer.reseller.id);
-      }
+      // The batch's customers are checked (and locked) at once, then the rows go out with one flush.
+      const customers = [...new Map(rows.map((row) => [row.customer.id, row.customer])).values()];
+      const problems = await customerProblems(
+        tx,
+        customers.map((customer) => ({ id: customer.id, resellerId: customer.reseller.id })),
+      );
+      const [problem] = problems.values();
+      if (problem) throw problem;
       const created: RowResult[] = [];
       for (const row of rows) {
         const license = await persistNewLicense(

@@ -14,7 +14,7 @@ import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } fro
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
-import { assertCustomerOpen } from '../resellers/reseller-suspension';
+import { assertCustomerOpen, customerProblems } from '../resellers/reseller-suspension';
 import { generateLicenseKey } from './license-key';
 import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
@@ -342,11 +342,13 @@ export class LicenseService {
     let created: Map<number, License> | null = null;
     try {
       created = await em.fork().transactional(async (tx) => {
-        for (const customerId of new Set(creating.map((i) => inputs[i]!.customerId))) {
-          await assertCustomerOpen(tx, customerId, customers.get(customerId)!.reseller.id);
-        }
+        // A customer moved or suspended since it was read: its rows are settled one by one below.
+        const problems = await customerProblems(
+          tx,
+          [...new Set(creating.map((i) => inputs[i]!.customerId))].map((id) => ({ id, resellerId: customers.get(id)!.reseller.id })),
+        );
         const made = new Map<number, License>();
-        for (const i of creating) {
+        for (const i of creating.filter((row) => !problems.has(inputs[row]!.customerId))) {
           const input = inputs[i]!;
           const row = checked[i]!;
           made.set(

@@ -9,8 +9,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { isPostgres } from '../../db/sql';
-import { forbidden, notFound } from '../../errors';
-import { Customer } from '../customers/customer.entity';
+import { forbidden, notFound, type AppError } from '../../errors';
 import { Reseller } from './reseller.entity';
 
 export const RESELLER_SUSPENDED = 'RESELLER_SUSPENDED';
@@ -36,27 +35,50 @@ export async function assertResellerOpen(tx: EntityManager, resellerId: string):
 }
 
 /**
- * Inside a transaction that puts licenses on a customer (creation, a move): the customer still belongs to
- * `resellerId` (else NOT_FOUND: a concurrent transfer took it away, and a license must never carry another
- * reseller than its customer's) and that reseller is open (else RESELLER_SUSPENDED). On PostgreSQL both rows
- * are share-locked: a transfer or a suspension, which update them first, wait for this transaction, and
- * their copies onto the licenses then include its rows. On SQLite, writes that change nothing (see above).
+ * Inside a transaction that puts licenses on customers (creation, a move, a batch): each customer still
+ * belongs to its expected reseller (else NOT_FOUND: a concurrent transfer took it away, and a license must
+ * never carry another reseller than its customer's) and that reseller is open (else RESELLER_SUSPENDED).
+ * Returns the problem of each customer that has one. Two statements for any number of customers:
+ * - PostgreSQL: the customer and reseller rows are share-locked (one select ... for share): a transfer or a
+ *   suspension, which update them first, waits for this transaction, and its copies onto the licenses then
+ *   include this transaction's rows.
+ * - SQLite: a write that changes nothing takes the writer's lock first (see above); the read after it is current.
  */
-export async function assertCustomerOpen(tx: EntityManager, customerId: string, resellerId: string): Promise<void> {
-  if (!isPostgres(tx)) {
-    const own = await tx.nativeUpdate(Customer, { id: customerId, reseller: resellerId }, { reseller: resellerId });
-    if (own !== 1) throw notFound('customer');
-    await assertResellerOpen(tx, resellerId);
-    return;
-  }
+export async function customerProblems(
+  tx: EntityManager,
+  customers: readonly { id: string; resellerId: string }[],
+): Promise<Map<string, AppError>> {
+  const problems = new Map<string, AppError>();
+  if (customers.length === 0) return problems;
+  const ids = [...new Set(customers.map((c) => c.id))];
+  const marks = ids.map(() => '?').join(', ');
   const connection = tx.getConnection() as AbstractSqlConnection;
+  if (!isPostgres(tx)) {
+    await connection.execute(
+      `update customer set reseller_id = reseller_id where id in (${marks})`,
+      ids,
+      'run',
+      tx.getTransactionContext(),
+    );
+  }
   const rows = (await connection.execute(
-    'select c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where c.id = ? for share',
-    [customerId],
+    `select c.id, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where c.id in (${marks})` +
+      (isPostgres(tx) ? ' for share' : ''),
+    ids,
     'all',
     tx.getTransactionContext(),
-  )) as { reseller_id: string; suspended_at: unknown }[];
-  const row = rows[0];
-  if (!row || row.reseller_id !== resellerId) throw notFound('customer');
-  if (row.suspended_at !== null && row.suspended_at !== undefined) throw resellerSuspended();
+  )) as { id: string; reseller_id: string; suspended_at: unknown }[];
+  const found = new Map(rows.map((row) => [row.id, row]));
+  for (const customer of customers) {
+    const row = found.get(customer.id);
+    if (!row || row.reseller_id !== customer.resellerId) problems.set(customer.id, notFound('customer'));
+    else if (row.suspended_at !== null && row.suspended_at !== undefined) problems.set(customer.id, resellerSuspended());
+  }
+  return problems;
+}
+
+/** customerProblems for one customer, thrown. */
+export async function assertCustomerOpen(tx: EntityManager, customerId: string, resellerId: string): Promise<void> {
+  const problem = (await customerProblems(tx, [{ id: customerId, resellerId }])).get(customerId);
+  if (problem) throw problem;
 }
