@@ -4,11 +4,9 @@ import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
 import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
 import { requiredName, requiredReason } from '../../common/validation';
-import { newId } from '../../common/ids';
 import { badInput, isAppError, notFound } from '../../errors';
 import { toFilter, within } from '../access/condition';
 import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
-import { AuditEvent } from '../audit/audit-event.entity';
 import { audit, AuditAction, AuditTargetType, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
@@ -47,9 +45,6 @@ function optionalEmail(value: string | null | undefined): string | null | undefi
   if (value === null || value.trim() === '') return null;
   return validEmail(value, 'contactEmail');
 }
-
-/** Audit events inserted per statement when a transfer writes one per license. */
-const EVENT_BATCH = 500;
 
 export class CustomerService {
   constructor(private readonly mailer: Mailer) {}
@@ -188,21 +183,17 @@ export class CustomerService {
         by_,
         { changes, reason: why },
       );
-      const events = licenses.map((license) => ({
-        id: newId('AuditEvent'),
-        action: AuditAction.LICENSE_TRANSFERRED,
-        actorId: by.userId,
-        targetType: AuditTargetType.License,
-        targetId: license.id,
-        resellerId: to.id,
-        customerId: customer.id,
-        formerResellerId: from.id,
-        clientAddress: by.clientAddress,
-        at: now,
-        changes: JSON.stringify(changes),
-        reason: why,
-      }));
-      for (let i = 0; i < events.length; i += EVENT_BATCH) await tx.insertMany(AuditEvent, events.slice(i, i + EVENT_BATCH));
+      // One event per license, through audit() like every other; the transaction's flush writes them as
+      // multi-row inserts.
+      for (const license of licenses) {
+        await audit(
+          tx,
+          AuditAction.LICENSE_TRANSFERRED,
+          { type: AuditTargetType.License, id: license.id, customerId: customer.id, resellerId: to.id, formerResellerId: from.id },
+          by_,
+          { changes, reason: why },
+        );
+      }
     });
     await em.refresh(customer);
     const staff = await em.find(

@@ -81,21 +81,15 @@ async function findCandidates(
   return { byId, byName };
 }
 
-async function existingResellers(em: EntityManager, ids: string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  const unique = [...new Set(ids)];
-  for (let i = 0; i < unique.length; i += BATCH) {
-    for (const r of await em.find(Reseller, { id: { $in: unique.slice(i, i + BATCH) } }, { fields: ['id'] })) found.add(r.id);
-  }
-  return found;
-}
-
-async function suspendedResellers(em: EntityManager, ids: string[]): Promise<Set<string>> {
-  const found = new Set<string>();
+/** The resellers of these ids that exist, each with whether it is suspended (one lookup per BATCH ids). */
+async function resellersByIds(em: EntityManager, ids: string[]): Promise<Map<string, { suspended: boolean }>> {
+  const found = new Map<string, { suspended: boolean }>();
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += BATCH) {
     const chunk = unique.slice(i, i + BATCH);
-    for (const r of await em.find(Reseller, { id: { $in: chunk }, suspendedAt: { $ne: null } }, { fields: ['id'] })) found.add(r.id);
+    for (const r of await em.find(Reseller, { id: { $in: chunk } }, { fields: ['id', 'suspendedAt'] })) {
+      found.set(r.id, { suspended: r.suspendedAt !== null });
+    }
   }
   return found;
 }
@@ -109,7 +103,7 @@ async function suspendedResellers(em: EntityManager, ids: string[]): Promise<Set
 function resolveRow(
   row: ParsedRow,
   candidates: { byId: Map<string, Customer>; byName: Map<string, Customer[]> },
-  resellers: Set<string>,
+  resellers: ReadonlyMap<string, unknown>,
 ): Customer {
   if (row.resellerId && !resellers.has(row.resellerId)) {
     throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${row.resellerId}".`, { field: 'reseller' });
@@ -149,7 +143,7 @@ export async function importLicenses(
   const now = options.now ?? new Date();
   const resellerOption = options.resellerId ?? null;
   // A wrong --reseller fails the file before anything is read or written.
-  if (resellerOption && !(await existingResellers(em, [resellerOption])).has(resellerOption)) {
+  if (resellerOption && !(await resellersByIds(em, [resellerOption])).has(resellerOption)) {
     throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${resellerOption}".`, { field: 'reseller' });
   }
   const records = readCsvLines(text);
@@ -168,20 +162,17 @@ export async function importLicenses(
     em,
     parsed.map((row) => row.customerRef),
   );
-  const resellers = await existingResellers(
-    em,
-    parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])),
-  );
-  const suspended = await suspendedResellers(
-    em,
-    [...candidates.byId.values(), ...[...candidates.byName.values()].flat()].map((customer) => customer.reseller.id),
-  );
+  // The rows' reseller column and the candidate customers' resellers, in one lookup.
+  const resellers = await resellersByIds(em, [
+    ...parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])),
+    ...[...candidates.byId.values(), ...[...candidates.byName.values()].flat()].map((customer) => customer.reseller.id),
+  ]);
   const ready: ReadyRow[] = [];
   for (const row of parsed) {
     try {
       const customer = resolveRow(row, candidates, resellers);
       // Nothing is imported under a suspended reseller (persistNewLicense checks again in the transaction).
-      if (suspended.has(customer.reseller.id)) throw resellerSuspended();
+      if (resellers.get(customer.reseller.id)?.suspended) throw resellerSuspended();
       ready.push({ ...row, customer, idempotencyKey: row.givenKey ?? derivedKey(customer, row) });
     } catch (error) {
       results.push(errorRow(row.line, error));
