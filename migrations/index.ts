@@ -8,6 +8,7 @@ import { Migration20261130150000_AuditChanges } from './Migration20261130150000_
 import { Migration20261130170000_AccountLifecycle } from './Migration20261130170000_AccountLifecycle';
 import { Migration20261130180000_LicenseLifecycle } from './Migration20261130180000_LicenseLifecycle';
 import { Migration20261130190000_RecoveryCodes } from './Migration20261130190000_RecoveryCodes';
+import { Migration20261130220000_Webhooks } from './Migration20261130220000_Webhooks';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261130170000_AccountLifecycle', class: Migration20261130170000_AccountLifecycle },
   { name: 'Migration20261130180000_LicenseLifecycle', class: Migration20261130180000_LicenseLifecycle },
   { name: 'Migration20261130190000_RecoveryCodes', class: Migration20261130190000_RecoveryCodes },
+  { name: 'Migration20261130220000_Webhooks', class: Migration20261130220000_Webhooks },
 ];

@@ -25,6 +25,8 @@ import { observabilityPlugin } from './graphql/observability';
 import { safeEqual } from './modules/auth/secrets';
 import { createServices, type Services } from './services';
 import { createPagesRouter } from './modules/pages/pages.router';
+import { WebhookEvent } from './modules/webhooks/webhook-event.entity';
+import type { WebhookWorker } from './modules/webhooks/webhook-worker';
 
 export const BODY_LIMIT = '1mb';
 
@@ -90,6 +92,29 @@ function scheduleExpiryReminders(services: Services): () => void {
     clearTimeout(first);
     clearInterval(daily);
   };
+}
+
+/**
+ * Webhook messages committed by this process go out at once instead of at the worker's next poll: a
+ * flush that wrote one nudges the worker after its commit.
+ */
+function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
+  let written = false;
+  const nudge = () => {
+    if (!written) return;
+    written = false;
+    worker.nudge();
+  };
+  orm.em.getEventManager().registerSubscriber({
+    getSubscribedEntities: () => [WebhookEvent],
+    afterCreate: () => {
+      written = true;
+    },
+    afterFlush: (args) => {
+      if (!args.em.isInTransaction()) nudge();
+    },
+    afterTransactionCommit: nudge,
+  });
 }
 
 export async function startApp(config: Config, options: { log?: Logger; orm?: OrmOptions } = {}): Promise<App> {
@@ -202,6 +227,11 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   log.info('listening', { url: `${url}/graphql` });
 
   const stopReminders = config.expiryReminders ? scheduleExpiryReminders(services) : null;
+  metrics.watchWebhookBacklog(() => services.webhookWorker.oldestPendingSeconds());
+  if (config.webhooks.worker) {
+    nudgeOnNewEvents(orm, services.webhookWorker);
+    services.webhookWorker.start();
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -212,6 +242,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
       (stopping ??= (async () => {
         stopReminders?.();
         await apollo.stop();
+        await services.webhookWorker.stop();
         await services.background.drain();
         services.mailer.close();
         await services.reader.close();

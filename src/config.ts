@@ -51,6 +51,15 @@ export interface Config {
    * names one) and by `create-admin`. A reseller's user invites in the user's own locale.
    */
   defaultLocale: Locale;
+  /** Webhook delivery (FLOWS.md section 12). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** WEBHOOK_WORKER=on (default): this process delivers webhooks; off: it only records them for others. */
+  worker: boolean;
+  /** WEBHOOK_TIMEOUT_SECONDS (default 10): how long one delivery attempt may take. */
+  timeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -199,6 +208,14 @@ export function loadConfig(env: Env = process.env): Config {
   const defaultLocale = (env.DEFAULT_LOCALE ?? '').trim().toLowerCase() || 'en';
   if (!isLocale(defaultLocale)) throw new ConfigError(`DEFAULT_LOCALE must be en or de, got "${env.DEFAULT_LOCALE}"`);
 
+  const worker = (env.WEBHOOK_WORKER ?? '').trim().toLowerCase() || 'on';
+  if (worker !== 'on' && worker !== 'off') throw new ConfigError(`WEBHOOK_WORKER must be on or off, got "${env.WEBHOOK_WORKER}"`);
+  const timeoutText = env.WEBHOOK_TIMEOUT_SECONDS?.trim() || '10';
+  const timeoutSeconds = /^[0-9]{1,2}$/.test(timeoutText) ? Number(timeoutText) : NaN;
+  if (!(timeoutSeconds >= 1 && timeoutSeconds <= 60)) {
+    throw new ConfigError(`WEBHOOK_TIMEOUT_SECONDS must be an integer 1..60, got "${env.WEBHOOK_TIMEOUT_SECONDS}"`);
+  }
+
   return {
     production,
     port,
@@ -222,5 +239,6 @@ export function loadConfig(env: Env = process.env): Config {
     brandColor,
     maxQueryCost,
     defaultLocale,
+    webhooks: { worker: worker === 'on', timeoutMs: timeoutSeconds * 1000 },
   };
 }

@@ -46,6 +46,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhooksQueued = new Counter({
+    name: 'portal_webhook_deliveries_queued_total',
+    help: 'Webhook deliveries created (one per event and subscribed endpoint).',
+    registers: [this.registry],
+  });
+  readonly webhooksDelivered = new Counter({
+    name: 'portal_webhook_deliveries_delivered_total',
+    help: 'Webhook deliveries answered with a 2xx.',
+    registers: [this.registry],
+  });
+  readonly webhooksRetried = new Counter({
+    name: 'portal_webhook_attempts_failed_total',
+    help: 'Webhook attempts that failed and will be retried.',
+    registers: [this.registry],
+  });
+  readonly webhooksFailed = new Counter({
+    name: 'portal_webhook_deliveries_failed_total',
+    help: 'Webhook deliveries given up (every attempt failed, or the endpoint was deleted).',
+    registers: [this.registry],
+  });
+
+  /** The age of the oldest webhook message not yet delivered, read from the database at each scrape. */
+  watchWebhookBacklog(oldestPendingSeconds: () => Promise<number>): void {
+    new Gauge({
+      name: 'portal_webhook_oldest_pending_seconds',
+      help: 'Age of the oldest webhook message not yet delivered (0: none pending).',
+      registers: [this.registry],
+      async collect() {
+        this.set(await oldestPendingSeconds());
+      },
+    });
+  }
+
   /** With poolStats (the server): also the process metrics and the pool gauge; the CLI keeps just the counters. */
   constructor(poolStats?: () => PoolStats | null) {
     if (poolStats) {

@@ -22,6 +22,9 @@ import { Mailer } from './modules/mail/mailer';
 import { ExpiryReminderService } from './modules/reminders/expiry-reminder.service';
 import { ResellerService } from './modules/resellers/reseller.service';
 import { UserService } from './modules/users/user.service';
+import { WebhookSender } from './modules/webhooks/webhook-sender';
+import { WebhookService } from './modules/webhooks/webhook.service';
+import { WebhookWorker } from './modules/webhooks/webhook-worker';
 
 export interface Services {
   config: Config;
@@ -45,6 +48,9 @@ export interface Services {
   users: UserService;
   apiTokens: ApiTokenService;
   reminders: ExpiryReminderService;
+  webhooks: WebhookService;
+  /** Delivers the webhook outbox; started by the server when WEBHOOK_WORKER=on. */
+  webhookWorker: WebhookWorker;
 }
 
 export function createServices(config: Config, log: Logger, orm: Orm, metrics: Metrics = new Metrics()): Services {
@@ -61,6 +67,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
   const passwordReset = new PasswordResetService(config, box, mailer, background, limiter, sessions, accountTokens, enrolment);
   const signIn = new SignInService(limiter, sessions, totp, enrolment, metrics, recoveryCodes);
   const passwordChange = new PasswordChangeService(config, mailer, limiter, sessions, totp, metrics);
+  const webhookSender = new WebhookSender(config.production, config.webhooks.timeoutMs);
   return {
     config,
     log,
@@ -82,5 +89,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.defaultLocale),
     apiTokens: new ApiTokenService(mailer),
     reminders: new ExpiryReminderService(mailer, log, config),
+    webhooks: new WebhookService(config.production, box),
+    webhookWorker: new WebhookWorker(orm, box, webhookSender, metrics, log, config.webhooks.timeoutMs),
   };
 }

@@ -12,6 +12,10 @@ export const IdPrefix = {
   Session: 'ses',
   AccountToken: 'act',
   RecoveryCode: 'rec',
+  WebhookEndpoint: 'whk',
+  WebhookDelivery: 'whd',
+  /** A webhook message: its id is the payload's id and the webhook-id header (the same on every retry). */
+  WebhookEvent: 'msg',
 } as const;
 export type NodeTypeName = keyof typeof IdPrefix;
 

@@ -10,6 +10,9 @@ import { License } from '../modules/licenses/license.entity';
 import { LicenseReminder } from '../modules/reminders/license-reminder.entity';
 import { Reseller } from '../modules/resellers/reseller.entity';
 import { User } from '../modules/users/user.entity';
+import { WebhookDelivery } from '../modules/webhooks/webhook-delivery.entity';
+import { WebhookEndpoint } from '../modules/webhooks/webhook-endpoint.entity';
+import { WebhookEvent } from '../modules/webhooks/webhook-event.entity';
 
 export const entities = [
   Reseller,
@@ -23,4 +26,7 @@ export const entities = [
   ApiToken,
   LicenseReminder,
   RecoveryCode,
+  WebhookEndpoint,
+  WebhookEvent,
+  WebhookDelivery,
 ];

@@ -9,6 +9,7 @@ import { License } from '../modules/licenses/license.entity';
 import type { PageLicense } from '../modules/licenses/license-page';
 import { Reseller } from '../modules/resellers/reseller.entity';
 import { User } from '../modules/users/user.entity';
+import { WebhookDelivery } from '../modules/webhooks/webhook-delivery.entity';
 
 /** The descriptions of the backward paging arguments, on the root and the nested connections alike. */
 export const LAST_DESCRIPTION = 'Relay backward paging: the last rows (before `before`), 1..100; not together with `first`.';
@@ -62,3 +63,5 @@ export const { Edge: UserEdge, Connection: UserConnection } = connectionTypes(Us
 export type UserConnection = InstanceType<typeof UserConnection>;
 export const { Edge: AuditEventEdge, Connection: AuditEventConnection } = connectionTypes(AuditEvent, 'AuditEvent', 'at');
 export type AuditEventConnection = InstanceType<typeof AuditEventConnection>;
+export const { Edge: WebhookDeliveryEdge, Connection: WebhookDeliveryConnection } = connectionTypes(WebhookDelivery, 'WebhookDelivery');
+export type WebhookDeliveryConnection = InstanceType<typeof WebhookDeliveryConnection>;

@@ -40,6 +40,8 @@ export const permissionMap = {
     users: authenticated,
     auditEvents: staff,
     apiTokens: authenticated,
+    webhookEndpoints: staff,
+    webhookDeliveries: staff,
   },
   Mutation: {
     login: allow,
@@ -77,6 +79,9 @@ export const permissionMap = {
     // An API token cannot mint further tokens: that needs a password + TOTP session.
     createApiToken: and(isAuthenticated, isSession),
     revokeApiToken: authenticated,
+    createWebhookEndpoint: staff,
+    deleteWebhookEndpoint: staff,
+    redeliverWebhook: staff,
   },
   // Nested fields with a rule of their own (everything else on object types is reached only through
   // a root field above and filtered by the services' visibility conditions).

@@ -7,6 +7,7 @@ import { LicenseResolver } from '../modules/licenses/license.resolver';
 import { NodeResolver } from '../modules/node/node.resolver';
 import { ResellerResolver } from '../modules/resellers/reseller.resolver';
 import { UserResolver } from '../modules/users/user.resolver';
+import { WebhookEndpointResolver } from '../modules/webhooks/webhook.resolver';
 
 export const resolvers = [
   AuthResolver,
@@ -16,5 +17,6 @@ export const resolvers = [
   LicenseResolver,
   AuditResolver,
   ApiTokenResolver,
+  WebhookEndpointResolver,
   NodeResolver,
 ] as const;

@@ -24,6 +24,9 @@ import { LicenseService, type LicenseFilterData } from '../../src/modules/licens
 import { Reseller } from '../../src/modules/resellers/reseller.entity';
 import type { Mailer } from '../../src/modules/mail/mailer';
 import { User } from '../../src/modules/users/user.entity';
+import { DeliveryState, WebhookDelivery } from '../../src/modules/webhooks/webhook-delivery.entity';
+import { WebhookEndpoint } from '../../src/modules/webhooks/webhook-endpoint.entity';
+import { WebhookEvent } from '../../src/modules/webhooks/webhook-event.entity';
 import { dropPgSchema } from '../helpers/server';
 
 const DAY = 86_400_000;
@@ -60,6 +63,8 @@ interface Data {
   licenses: License[];
   users: User[];
   events: AuditEvent[];
+  endpoints: WebhookEndpoint[];
+  deliveries: WebhookDelivery[];
 }
 
 async function generate(em: EntityManager): Promise<Data> {
@@ -114,8 +119,37 @@ async function generate(em: EntityManager): Promise<Data> {
     ),
     em.create(AuditEvent, { action: 'LOGIN_FAILED', resellerId: null, customerId: null, at: createdAt() }),
   ];
+  // An endpoint of R0, two of R1, an admin-wide one; a delivery to each.
+  const endpoints = [resellers[0]!, resellers[1]!, resellers[1]!, null].map((reseller, i) =>
+    em.create(WebhookEndpoint, {
+      url: `https://hooks${i}.example.test/`,
+      events: ['license.created'],
+      reseller,
+      secretSealed: 'x',
+      active: true,
+      createdAt: createdAt(),
+    }),
+  );
+  const message = em.create(WebhookEvent, {
+    type: 'license.created',
+    licenseId: licenses[0]!.id,
+    resellerId: resellers[0]!.id,
+    data: '{}',
+    createdAt: NOW,
+  });
+  const deliveries = endpoints.map((endpoint) =>
+    em.create(WebhookDelivery, {
+      endpoint,
+      message,
+      event: message.type,
+      redacted: false,
+      state: DeliveryState.PENDING,
+      attempts: 0,
+      createdAt: createdAt(),
+    }),
+  );
   await em.flush();
-  return { resellers, customers, licenses, users, events };
+  return { resellers, customers, licenses, users, events, endpoints, deliveries };
 }
 
 function principal(
@@ -149,6 +183,8 @@ function expected(d: Data, p: AuthenticatedPrincipal): Record<ScopedName, string
         (c !== null && x.customer?.id === c),
     ),
     AuditEvent: ids(d.events, (x) => r !== null && x.resellerId === r),
+    WebhookEndpoint: ids(d.endpoints, (x) => r !== null && x.reseller?.id === r),
+    WebhookDelivery: ids(d.deliveries, (x) => r !== null && d.endpoints.find((e) => e.id === x.endpoint.id)!.reseller?.id === r),
   };
 }
 
@@ -167,6 +203,8 @@ const TABLES: Record<ScopedName, string> = {
   Reseller: 'reseller',
   User: 'app_user',
   AuditEvent: 'audit_event',
+  WebhookEndpoint: 'webhook_endpoint',
+  WebhookDelivery: 'webhook_delivery',
 };
 
 describe('scope and license filter: the MikroORM and the SQL renderings agree with each other and with FLOWS section 5', function () {
@@ -225,7 +263,7 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
   });
 
   it('shows every principal exactly its FLOWS rows of every entity, through the ORM filter and through the SQL', async () => {
-    const entities = { License, Customer, Reseller, User, AuditEvent };
+    const entities = { License, Customer, Reseller, User, AuditEvent, WebhookEndpoint, WebhookDelivery };
     for (const [label, p] of principals) {
       const want = expected(d, p);
       for (const name of Object.keys(entities) as ScopedName[]) {

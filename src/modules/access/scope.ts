@@ -11,6 +11,8 @@ import type { Customer } from '../customers/customer.entity';
 import type { License } from '../licenses/license.entity';
 import type { Reseller } from '../resellers/reseller.entity';
 import type { User } from '../users/user.entity';
+import type { WebhookDelivery } from '../webhooks/webhook-delivery.entity';
+import type { WebhookEndpoint } from '../webhooks/webhook-endpoint.entity';
 import { always, anyOf, eq, never, toFilter, toSql, within, type Condition, type Path } from './condition';
 
 /** What the scope of a caller follows from: its role and the reseller or customer it belongs to. */
@@ -53,6 +55,8 @@ interface Scoped {
   Reseller: Reseller;
   User: User;
   AuditEvent: AuditEvent;
+  WebhookEndpoint: WebhookEndpoint;
+  WebhookDelivery: WebhookDelivery;
 }
 
 /** FLOWS.md section 5, one line per entity. */
@@ -67,6 +71,10 @@ const OWNERS: { readonly [K in keyof Scoped]: Owners<Scoped[K]> } = {
   // Events carry the ids of whose they are (audit()); a transfer's events are also the former reseller's.
   // Customers' users see no events.
   AuditEvent: { reseller: ['resellerId', 'formerResellerId'], customer: [] },
+  // A reseller's endpoints and their deliveries; an admin-wide endpoint (no reseller) is the admins' only.
+  // Customers' users see none.
+  WebhookEndpoint: { reseller: ['reseller'], customer: [] },
+  WebhookDelivery: { reseller: ['endpoint.reseller'], customer: [] },
 };
 
 /** The entities with a scope, by name ('License', 'Customer', ...). */

@@ -8,6 +8,7 @@ import { checkDate } from '../licenses/license-rules';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import type { User } from '../users/user.entity';
+import { recordLicenseEvent, type LicenseFacts, type WebhookEventType } from '../webhooks/webhook-events';
 import { AuditEvent } from './audit-event.entity';
 
 export enum AuditAction {
@@ -50,7 +51,23 @@ export enum AuditAction {
   /** With its customer, to another reseller. */
   LICENSE_TRANSFERRED = 'LICENSE_TRANSFERRED',
   LICENSE_REVOKED = 'LICENSE_REVOKED',
+  WEBHOOK_ENDPOINT_CREATED = 'WEBHOOK_ENDPOINT_CREATED',
+  WEBHOOK_ENDPOINT_DELETED = 'WEBHOOK_ENDPOINT_DELETED',
+  WEBHOOK_REDELIVERED = 'WEBHOOK_REDELIVERED',
 }
+
+/** The webhook message each license event sends (FLOWS.md section 12); license.expiring comes from the reminders. */
+const WEBHOOK_EVENT_OF: Partial<Record<AuditAction, WebhookEventType>> = {
+  [AuditAction.LICENSE_CREATED]: 'license.created',
+  [AuditAction.LICENSE_UPDATED]: 'license.updated',
+  [AuditAction.LICENSE_RENEWED]: 'license.updated',
+  [AuditAction.LICENSE_UPGRADED]: 'license.updated',
+  [AuditAction.LICENSE_MOVED]: 'license.updated',
+  [AuditAction.LICENSE_REVOKED]: 'license.revoked',
+  [AuditAction.LICENSE_SUSPENDED]: 'license.suspended',
+  [AuditAction.LICENSE_REINSTATED]: 'license.reinstated',
+  [AuditAction.LICENSE_TRANSFERRED]: 'license.transferred',
+};
 
 export enum AuditTargetType {
   User = 'User',
@@ -58,6 +75,7 @@ export enum AuditTargetType {
   Reseller = 'Reseller',
   Customer = 'Customer',
   License = 'License',
+  WebhookEndpoint = 'WebhookEndpoint',
 }
 
 type UserLike = Pick<User, 'id' | 'role' | 'reseller' | 'customer'>;
@@ -68,7 +86,16 @@ export type AuditTarget =
   | { type: AuditTargetType.ApiToken; id: string; owner: UserLike }
   | { type: AuditTargetType.Reseller; id: string }
   | { type: AuditTargetType.Customer; id: string; resellerId: string; formerResellerId?: string }
-  | { type: AuditTargetType.License; id: string; customerId: string; resellerId: string; formerResellerId?: string }
+  | {
+      type: AuditTargetType.License;
+      id: string;
+      customerId: string;
+      resellerId: string;
+      formerResellerId?: string;
+      /** The license after the change, for its webhook message. */
+      facts: LicenseFacts;
+    }
+  | { type: AuditTargetType.WebhookEndpoint; id: string; resellerId: string | null }
   | null;
 
 /** Who acted (null: the system or an anonymous caller) and from where. */
@@ -87,11 +114,27 @@ export const target = {
     id: customer.id,
     resellerId: customer.reseller.id,
   }),
-  license: (license: { id: string; customer: { id: string }; reseller: { id: string } }): AuditTarget => ({
+  /** The license as it is after the change (its webhook message tells it). */
+  license: (license: LicenseFacts): AuditTarget => ({
     type: AuditTargetType.License,
     id: license.id,
     customerId: license.customer.id,
     resellerId: license.reseller.id,
+    facts: license,
+  }),
+  /** A license that moved with its customer from `formerResellerId` to its reseller now. */
+  transferredLicense: (license: LicenseFacts, formerResellerId: string): AuditTarget => ({
+    type: AuditTargetType.License,
+    id: license.id,
+    customerId: license.customer.id,
+    resellerId: license.reseller.id,
+    formerResellerId,
+    facts: license,
+  }),
+  webhookEndpoint: (endpoint: { id: string; reseller: { id: string } | null }): AuditTarget => ({
+    type: AuditTargetType.WebhookEndpoint,
+    id: endpoint.id,
+    resellerId: endpoint.reseller?.id ?? null,
   }),
 };
 
@@ -143,6 +186,8 @@ async function eventScopeOf(em: EntityManager, t: AuditTarget): Promise<EventSco
       return { resellerId: t.resellerId, customerId: t.id, formerResellerId: t.formerResellerId ?? null };
     case AuditTargetType.License:
       return { resellerId: t.resellerId, customerId: t.customerId, formerResellerId: t.formerResellerId ?? null };
+    case AuditTargetType.WebhookEndpoint:
+      return { resellerId: t.resellerId, customerId: null };
   }
 }
 
@@ -167,7 +212,8 @@ export function changesOf<T extends object>(before: T, after: Partial<T>): Chang
 
 /**
  * Persists one audit event with the caller's flush or transaction; its scope comes from the target.
- * `details`: what changed (stored as JSON) and the reason given, where there is one.
+ * `details`: what changed (stored as JSON) and the reason given, where there is one. A license event
+ * also queues its webhook message in the same unit of work (the transactional outbox).
  */
 export async function audit(
   em: EntityManager,
@@ -191,5 +237,15 @@ export async function audit(
     reason: details.reason ?? null,
   });
   em.persist(event);
+  const webhookType = WEBHOOK_EVENT_OF[action];
+  if (webhookType && t?.type === AuditTargetType.License) {
+    recordLicenseEvent(
+      em,
+      webhookType,
+      t.facts,
+      { action, changes: details.changes ?? null, reason: details.reason ?? null, formerResellerId: t.formerResellerId ?? null },
+      event.at,
+    );
+  }
   return event;
 }

@@ -173,8 +173,9 @@ export class CustomerService {
       // before, later ones see the new reseller (assertCustomerOpen); a concurrent transfer wins or loses whole.
       const moved = await tx.nativeUpdate(Customer, { id: customer.id, reseller: from.id }, { reseller: to.id, updatedAt: now });
       if (moved !== 1) throw notFound('customer');
-      const licenses = await tx.find(License, { customer: customer.id }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } });
       await tx.nativeUpdate(License, { customer: customer.id }, { reseller: to.id, resellerSuspendedAt: null, updatedAt: now });
+      // Read after the move: each license's webhook message tells it as the new reseller sees it.
+      const licenses = await tx.find(License, { customer: customer.id }, { orderBy: { createdAt: 'asc', id: 'asc' } });
       const changes = { resellerId: { from: from.id, to: to.id } };
       await audit(
         tx,
@@ -186,13 +187,7 @@ export class CustomerService {
       // One event per license, through audit() like every other; the transaction's flush writes them as
       // multi-row inserts.
       for (const license of licenses) {
-        await audit(
-          tx,
-          AuditAction.LICENSE_TRANSFERRED,
-          { type: AuditTargetType.License, id: license.id, customerId: customer.id, resellerId: to.id, formerResellerId: from.id },
-          by_,
-          { changes, reason: why },
-        );
+        await audit(tx, AuditAction.LICENSE_TRANSFERRED, target.transferredLicense(license, from.id), by_, { changes, reason: why });
       }
     });
     await em.refresh(customer);

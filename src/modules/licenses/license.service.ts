@@ -73,12 +73,7 @@ export async function persistNewLicense(
     createdAt: now,
     updatedAt: now,
   });
-  await audit(
-    tx,
-    AuditAction.LICENSE_CREATED,
-    target.license({ id: license.id, customer: data.customer, reseller: data.customer.reseller }),
-    by,
-  );
+  await audit(tx, AuditAction.LICENSE_CREATED, target.license(license), by);
   return license;
 }
 
@@ -507,7 +502,7 @@ export class LicenseService {
       await audit(
         tx,
         AuditAction.LICENSE_MOVED,
-        target.license({ id: license.id, customer: to, reseller: license.reseller }),
+        target.license({ ...license, customer: to }),
         { actorId: p.userId, clientAddress },
         { changes: { customerId: { from, to: to.id } } },
       );

@@ -26,6 +26,10 @@ export class NodeResolver {
         return findVisibleAuditEvent(em, p, id);
       case 'ApiToken':
         return s.apiTokens.findVisible(em, p, id);
+      case 'WebhookEndpoint':
+        return s.webhooks.findVisibleEndpoint(em, p, id);
+      case 'WebhookDelivery':
+        return s.webhooks.findVisibleDelivery(em, p, id);
       default:
         return null;
     }

@@ -12,6 +12,7 @@ import type { Mailer } from '../mail/mailer';
 import { Reseller } from '../resellers/reseller.entity';
 import { LicenseReminder } from './license-reminder.entity';
 import { User } from '../users/user.entity';
+import { recordLicenseEvent } from '../webhooks/webhook-events';
 
 const THRESHOLDS_DAYS = [1, 7, 30] as const;
 const DAY_MS = 86_400_000;
@@ -44,18 +45,19 @@ export class ExpiryReminderService {
    * Claims (license, threshold) pairs with one atomic insert; only the pairs this call inserted come
    * back (ON CONFLICT DO NOTHING ... RETURNING), so concurrent runs split the work without overlap.
    */
-  private async claim(em: EntityManager, pairs: { licenseId: string; days: number }[], now: Date): Promise<Set<string>> {
+  private async claim(tx: EntityManager, pairs: { licenseId: string; days: number }[], now: Date): Promise<Set<string>> {
     const claimed = new Set<string>();
     for (let i = 0; i < pairs.length; i += CLAIM_BATCH) {
       const batch = pairs.slice(i, i + CLAIM_BATCH);
       const values = batch.map(() => '(?, ?, ?)').join(', ');
       const params = batch.flatMap((p) => [p.licenseId, p.days, now]);
-      const rows = await em
+      const rows = await tx
         .getConnection()
         .execute<{ license_id: string; threshold_days: number }[]>(
           `insert into license_reminder (license_id, threshold_days, sent_at) values ${values} on conflict do nothing returning license_id, threshold_days`,
           params,
           'all',
+          tx.getTransactionContext(),
         );
       for (const row of rows) claimed.add(`${row.license_id}:${Number(row.threshold_days)}`);
     }
@@ -85,12 +87,17 @@ export class ExpiryReminderService {
     // A reseller without users has nobody to tell yet: its reminders stay unclaimed until it has one.
     const reachable = new Set(recipients.map((u) => u.reseller!.id));
     const due = candidates.filter((d) => reachable.has(d.license.reseller.id));
-    const claimed = await this.claim(
-      em,
-      due.map((d) => ({ licenseId: d.license.id, days: d.days })),
-      now,
-    );
-    const mine = due.filter((d) => claimed.has(`${d.license.id}:${d.days}`));
+    // The claims and the license.expiring webhook messages of the claimed licenses commit together.
+    const mine = await em.transactional(async (tx) => {
+      const claimed = await this.claim(
+        tx,
+        due.map((d) => ({ licenseId: d.license.id, days: d.days })),
+        now,
+      );
+      const taken = due.filter((d) => claimed.has(`${d.license.id}:${d.days}`));
+      for (const d of taken) recordLicenseEvent(tx, 'license.expiring', d.license, { daysLeft: d.days }, now);
+      return taken;
+    });
     if (mine.length === 0) return { reminded: 0, mails: 0, failed: 0 };
 
     const byReseller = new Map<string, typeof mine>();
