@@ -17,6 +17,9 @@ import type { Customer } from '../../src/modules/customers/customer.entity';
 import { License } from '../../src/modules/licenses/license.entity';
 import { Reseller } from '../../src/modules/resellers/reseller.entity';
 import { User } from '../../src/modules/users/user.entity';
+import { DeliveryState, WebhookDelivery } from '../../src/modules/webhooks/webhook-delivery.entity';
+import { WebhookEndpoint } from '../../src/modules/webhooks/webhook-endpoint.entity';
+import { WebhookEvent } from '../../src/modules/webhooks/webhook-event.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, signIn, type TestUser } from '../factories';
 import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -46,6 +49,8 @@ interface Fixture {
   audit: Record<Side, string>;
   /** LICENSE_UPDATED events about the fixture's licenses (their history); their actor is the admin. */
   licenseAudit: Record<Side, string>;
+  /** A webhook endpoint of each side's reseller, with one delivery. */
+  webhook: Record<Side, { endpoint: string; delivery: string }>;
 }
 let F: Fixture;
 
@@ -83,7 +88,11 @@ async function snapshot() {
       session: await count('session'),
       account_token: await count('account_token'),
       audit_event: await count('audit_event'),
+      webhook_endpoint: await count('webhook_endpoint'),
+      webhook_event: await count('webhook_event'),
+      webhook_delivery: await count('webhook_delivery'),
     },
+    webhookEndpoints: await sql('select id, active, reseller_id, url from webhook_endpoint order by id'),
     resellers: await sql('select id, name, linked_to_reseller_portal, suspended_at, suspension_reason from reseller order by id'),
     customers: await sql('select id, name, contact_email, reseller_id from customer order by id'),
     licenses: await sql(
@@ -243,6 +252,39 @@ const nodeOp = (typename: string, targetId: (target: string) => string): Op => (
     expect(node).to.deep.equal({ __typename: typename, id: prep.vars.id });
   },
 });
+
+/** A webhook endpoint of the side's reseller with one delivery, written straight into the tables. */
+async function insertEndpoint(sd: Side): Promise<{ endpoint: string; delivery: string }> {
+  const em = F.s.app.services.orm.em.fork();
+  const endpoint = em.create(WebhookEndpoint, {
+    url: `https://hooks-${sd.toLowerCase()}.example.test/${rand()}`,
+    events: ['license.created'],
+    reseller: em.getReference(Reseller, F.reseller[sd].id),
+    secretSealed: 'v1:unused',
+    active: true,
+    createdAt: new Date(),
+  });
+  const message = em.create(WebhookEvent, {
+    type: 'license.created',
+    licenseId: F.license[sd],
+    resellerId: F.reseller[sd].id,
+    data: '{}',
+    createdAt: new Date(),
+    dispatchedAt: new Date(),
+  });
+  const delivery = em.create(WebhookDelivery, {
+    endpoint,
+    message,
+    event: message.type,
+    redacted: false,
+    state: DeliveryState.DELIVERED,
+    attempts: 1,
+    nextAttemptAt: null,
+    createdAt: new Date(),
+  });
+  await em.flush();
+  return { endpoint: endpoint.id, delivery: delivery.id };
+}
 
 const userIdOf = (target: string) => F.user[target as UserKey].user.id;
 const apiTokenOf = (target: string) => F.apiToken[target as Principal];
@@ -972,6 +1014,72 @@ const OPS = {
       expect(db!.revoked_at).to.not.equal(null);
     },
   },
+  // FLOWS.md section 12: staff, for their reseller's endpoints (admins: all).
+  webhookEndpoints: {
+    kind: 'list',
+    query: '{ webhookEndpoints { id reseller { id } } }',
+    prepare: () => ({ vars: {} }),
+    pick: (data, row) => (data.webhookEndpoints.some((e: Json) => e.id === F.webhook[side(row.target)].endpoint) ? data : null),
+    async always(data, row) {
+      const r = resellerOf(row.principal);
+      const expected =
+        row.principal === 'admin'
+          ? await ids('select id from webhook_endpoint where active = ?', [true])
+          : r
+            ? await ids('select id from webhook_endpoint where active = ? and reseller_id = ?', [true, r])
+            : [];
+      expect(data.webhookEndpoints.map((e: Json) => e.id).sort()).to.deep.equal(expected);
+    },
+  },
+  webhookDeliveries: {
+    kind: 'read',
+    query: `query($id: ID!) { webhookDeliveries(endpointId: $id) { ${connection('id event state')} } }`,
+    prepare: (row) => ({ vars: { id: F.webhook[side(row.target)].endpoint } }),
+    pick: (data) => data.webhookDeliveries,
+    verify: (conn, row) => {
+      expect(edgeIds(conn)).to.deep.equal([F.webhook[side(row.target)].delivery]);
+    },
+  },
+  'node(WebhookEndpoint)': nodeOp('WebhookEndpoint', (t) => F.webhook[side(t)].endpoint),
+  'node(WebhookDelivery)': nodeOp('WebhookDelivery', (t) => F.webhook[side(t)].delivery),
+  createWebhookEndpoint: {
+    kind: 'mutation',
+    query:
+      'mutation($url: String!, $r: ID) { createWebhookEndpoint(url: $url, events: ["license.created"], resellerId: $r) { signingSecret endpoint { id reseller { id } } } }',
+    prepare: (row) => ({ vars: { url: `https://erp.example.test/${rand()}`, r: F.reseller[side(row.target)].id } }),
+    pick: (data) => data.createWebhookEndpoint,
+    async verify(created, row) {
+      expect(created.endpoint.reseller.id).to.equal(F.reseller[side(row.target)].id);
+      expect(created.signingSecret).to.match(/^whsec_/);
+      // Out of the way again, so that the rows stay under the 5-endpoint limit.
+      await sql('update webhook_endpoint set active = ? where id = ?', [false, created.endpoint.id]);
+    },
+  },
+  deleteWebhookEndpoint: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }',
+    prepare: async (row) => ({ vars: { id: (await insertEndpoint(side(row.target))).endpoint } }),
+    pick: (data) => data.deleteWebhookEndpoint,
+    async verify(value, _row, prep) {
+      expect(value).to.equal(true);
+      const [db] = await sql<{ active: unknown }>('select active from webhook_endpoint where id = ?', [prep.vars.id]);
+      expect([false, 0]).to.include(db!.active);
+      await sql('delete from webhook_delivery where endpoint_id = ?', [prep.vars.id]);
+    },
+  },
+  redeliverWebhook: {
+    kind: 'mutation',
+    query: 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id event state attempts } }',
+    prepare: (row) => ({ vars: { id: F.webhook[side(row.target)].delivery } }),
+    pick: (data) => data.redeliverWebhook,
+    async verify(again, row) {
+      expect(again).to.include({ event: 'license.created', state: 'PENDING', attempts: 0 });
+      const [db] = await sql<{ endpoint_id: string }>('select endpoint_id from webhook_delivery where id = ?', [again.id]);
+      expect(db!.endpoint_id).to.equal(F.webhook[side(row.target)].endpoint);
+      // Not to be sent (the worker is off in this test), and not in the next row's way.
+      await sql('delete from webhook_delivery where id = ?', [again.id]);
+    },
+  },
 } satisfies Record<string, Op>;
 type OpName = keyof typeof OPS;
 
@@ -1099,6 +1207,14 @@ const SPEC: [OpName, readonly string[], Record<Principal, Outcome[]>][] = [
   ['transferCustomer', SIDES, { admin: [D, D], resA: [FB, FB], resB: [FB, FB], custA1: [FB, FB] }],
   ['createApiToken', ['-'], { admin: [D], resA: [D], resB: [D], custA1: [D] }],
   ['revokeApiToken', PRINCIPALS, OWN_ONLY(NF)],
+  // FLOWS.md section 12: staff, within their reseller; customers' users are refused.
+  ['createWebhookEndpoint', SIDES, STAFF_WRITE],
+  ['webhookEndpoints', SIDES, STAFF_LIST],
+  ['webhookDeliveries', SIDES, STAFF_WRITE],
+  ['node(WebhookEndpoint)', SIDES, STAFF_READ],
+  ['node(WebhookDelivery)', SIDES, STAFF_READ],
+  ['redeliverWebhook', SIDES, STAFF_WRITE],
+  ['deleteWebhookEndpoint', SIDES, STAFF_WRITE],
 ];
 
 const TABLE: Row[] = SPEC.flatMap(([op, targets, outcomes]) =>
@@ -1171,6 +1287,7 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
       apiToken: {} as Record<Principal, string>,
       audit: {} as Record<Side, string>,
       licenseAudit: {} as Record<Side, string>,
+      webhook: {} as Record<Side, { endpoint: string; delivery: string }>,
     };
     for (const p of PRINCIPALS) {
       const res = await s.gql<Json>('mutation { createApiToken(name: "fixture") { apiToken { id } } }', {}, token[p]);
@@ -1199,6 +1316,7 @@ describe('permissions: roles and visibility (FLOWS.md section 5)', function () {
         F.license[sd],
       ]);
       F.licenseAudit[sd] = licenseEvent!.id;
+      F.webhook[sd] = await insertEndpoint(sd);
     }
   });
 
