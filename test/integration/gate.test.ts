@@ -25,6 +25,9 @@ import { Customer } from '../../src/modules/customers/customer.entity';
 import { License } from '../../src/modules/licenses/license.entity';
 import { Reseller } from '../../src/modules/resellers/reseller.entity';
 import { User } from '../../src/modules/users/user.entity';
+import { DeliveryState, WebhookDelivery } from '../../src/modules/webhooks/webhook-delivery.entity';
+import { WebhookEndpoint } from '../../src/modules/webhooks/webhook-endpoint.entity';
+import { WebhookEvent } from '../../src/modules/webhooks/webhook-event.entity';
 import { makeCustomer, makeLicense, makeReseller, makeUser, passwordOnly, signIn, type TestUser } from '../factories';
 import { codeOf, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -48,6 +51,8 @@ interface Targets {
   license: string;
   user: string;
   apiToken: string;
+  webhookEndpoint: string;
+  webhookDelivery: string;
 }
 
 function idFor(fieldName: string, argName: string, t: Targets): string {
@@ -56,8 +61,11 @@ function idFor(fieldName: string, argName: string, t: Targets): string {
   if (arg === 'resellerid') return t.reseller;
   if (arg === 'userid') return t.user;
   if (arg === 'licenseid') return t.license;
+  if (arg === 'endpointid') return t.webhookEndpoint;
+  if (arg === 'deliveryid') return t.webhookDelivery;
   const field = fieldName.toLowerCase();
   if (field.includes('apitoken')) return t.apiToken;
+  if (field.includes('webhook')) return t.webhookEndpoint;
   if (field.includes('license')) return t.license;
   if (field.includes('customer')) return t.customer;
   if (field.includes('reseller')) return t.reseller;
@@ -175,12 +183,41 @@ describe('mandatory 2FA gate on every root field', function () {
     );
     expect(created.errors, JSON.stringify(created.errors)).to.equal(undefined);
 
+    // A webhook endpoint with one delivery (the worker is off: it stays PENDING).
+    const endpoint = await s.gql<{ createWebhookEndpoint: { endpoint: { id: string } } }>(
+      'mutation { createWebhookEndpoint(url: "https://erp.example.test/hooks", events: ["license.created"]) { endpoint { id } } }',
+      {},
+      adminToken,
+    );
+    expect(endpoint.errors, JSON.stringify(endpoint.errors)).to.equal(undefined);
+    const licensed = await s.gql(
+      'mutation($c: ID!) { createLicense(input: { customerId: $c, kind: MDM, seats: 1, validUntil: "2031-01-01T00:00:00Z" }) { id } }',
+      { c: customer.id },
+      adminToken,
+    );
+    expect(licensed.errors, JSON.stringify(licensed.errors)).to.equal(undefined);
+    const em = s.app.services.orm.em.fork();
+    const [message] = await em.find(WebhookEvent, {});
+    const delivery = em.create(WebhookDelivery, {
+      endpoint: em.getReference(WebhookEndpoint, endpoint.data!.createWebhookEndpoint.endpoint.id),
+      message: message!,
+      event: message!.type,
+      redacted: false,
+      state: DeliveryState.FAILED,
+      attempts: 8,
+      nextAttemptAt: null,
+      createdAt: new Date(),
+    });
+    await em.flush();
+
     const targets: Targets = {
       reseller: reseller.id,
       customer: customer.id,
       license: license.id,
       user: victim.user.id,
       apiToken: created.data!.createApiToken.apiToken.id,
+      webhookEndpoint: endpoint.data!.createWebhookEndpoint.endpoint.id,
+      webhookDelivery: delivery!.id,
     };
     fields = rootFields(await buildTypeSchema(), targets);
   });

@@ -183,6 +183,30 @@ describe('webhooks (FLOWS.md section 12)', function () {
       expect(redacted[0]!.message.data).to.deep.equal({ license: { id: l.id }, transferredAway: true });
     });
 
+    it('sends license.expiring once per reminder threshold, with the days left', async () => {
+      const soon = new Date(Date.now() + 5 * DAY).toISOString();
+      const l = ok(
+        await s.gql<Json>(
+          'mutation($c: ID!, $u: DateTime!) { createLicense(input: { customerId: $c, kind: MDM, seats: 1, validUntil: $u }) { id } }',
+          { c: c1.id, u: soon },
+          staff1,
+        ),
+      ).createLicense;
+      const expiring = (r: { path: string; message: { type: string; data: Json } }) =>
+        r.path === '/hooks/r1' && r.message.type === 'license.expiring' && r.message.data.license.id === l.id;
+      await s.app.services.reminders.run(s.app.services.orm.em.fork());
+      const [got] = await receiver.waitFor(1, expiring);
+      expect(got!.message.data.daysLeft).to.equal(7);
+      expect(got!.message.data.license).to.include({ id: l.id, status: 'ACTIVE', resellerId: r1.id });
+      // The next run finds the threshold claimed: no second message.
+      await s.app.services.reminders.run(s.app.services.orm.em.fork());
+      await s.app.services.webhookWorker.runOnce();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.received.filter(expiring)).to.have.length(1);
+      // Another reseller's endpoint hears nothing of it.
+      expect(receiver.received.filter((r) => r.path === '/hooks/r2' && r.message.data.license.id === l.id)).to.deep.equal([]);
+    });
+
     it("refuses what FLOWS refuses and changes nothing: customers' users, other resellers, bad URLs and events, a sixth endpoint", async () => {
       const endpoints = await count(s, WebhookEndpoint);
       expect(codeOf(await s.gql(CREATE_ENDPOINT, { url: receiver.url, events: ['license.created'] }, customerUser))).to.equal('FORBIDDEN');
