@@ -18,6 +18,7 @@ import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
+import { webhookThroughput } from './webhooks';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -593,6 +594,12 @@ async function main(): Promise<void> {
       `createLicenses: ${bulk.rows} rows at ${bulk.appRowsPerSecond} rows/s; the same rows as multi-row inserts: ${bulk.baselineRowsPerSecond} rows/s (ratio ${bulkRatio})`,
     );
 
+    log('\n## Webhooks: 1,000 license creations to 1,000 signed deliveries (in-process server, worker on, local receiver)');
+    const hooks = await webhookThroughput(env, adminToken, bulkRun.customers, gqlData);
+    log(
+      `first call to last delivery ${hooks.totalMs} ms (creations ${hooks.createMs} ms, then ${hooks.drainMs} ms to the last delivery); the same ${hooks.messages} POSTs sent bare: ${hooks.bareMs} ms`,
+    );
+
     log('\n## SQL statements per request (in-process startApp, orm.onQuery)');
     const statements = await countStatements(env, reseller);
     log(
@@ -646,6 +653,13 @@ async function main(): Promise<void> {
         goal: `>= ${bulkGoal} rows/s ([throughput] goal 2)`,
         met: bulk.appRowsPerSecond >= bulkGoal,
         data: { ...bulk, ratio: bulkRatio },
+      },
+      {
+        figure: `${hooks.messages} license creations (createLicenses, 10 x 100) to ${hooks.messages} signed webhook deliveries, ${engineLabel} (÷ the same POSTs sent bare)`,
+        value: `${round1(hooks.totalMs / 1000)} s from the first call to the last delivery (${round1(hooks.createMs / 1000)} s creating, ${round1(hooks.drainMs / 1000)} s more to deliver) ÷ ${round1(hooks.bareMs / 1000)} s = ${round2(hooks.totalMs / hooks.bareMs)}`,
+        goal: '<= 10 s ([webhooks])',
+        met: hooks.totalMs <= 10_000,
+        data: { ...hooks },
       },
       {
         figure: 'SQL statements per request',
