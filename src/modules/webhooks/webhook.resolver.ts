@@ -5,7 +5,9 @@ import { related } from '../../common/loaders';
 import type { Parent } from '../../common/parent';
 import type { Context } from '../../context';
 import { PageArgsType, WebhookDeliveryConnection, pageArgsOf } from '../../graphql/connections';
+import { rowsCost } from '../../graphql/cost';
 import { requireAuthenticated } from '../../graphql/principal';
+import { MAX_PAGE_SIZE } from '../../common/pagination';
 import { Reseller } from '../resellers/reseller.entity';
 import { WebhookDelivery } from './webhook-delivery.entity';
 import { WebhookEndpoint } from './webhook-endpoint.entity';
@@ -27,7 +29,14 @@ class DeliveryPageArgs extends PageArgsType {
 
 @Resolver(() => WebhookEndpoint)
 export class WebhookEndpointResolver {
-  @Query(() => [WebhookEndpoint], { description: "The caller's reseller's endpoints (admins: all)." })
+  /**
+   * Not a connection: a reseller has at most 5 endpoints. Charged like a full page of 100 rows, so that
+   * what is nested below (WebhookEndpoint.reseller.customers) is charged as below the largest page.
+   */
+  @Query(() => [WebhookEndpoint], {
+    description: "The caller's reseller's endpoints (admins: all).",
+    complexity: ({ childComplexity }) => rowsCost(MAX_PAGE_SIZE, childComplexity),
+  })
   webhookEndpoints(@Ctx() ctx: Context): Promise<WebhookEndpoint[]> {
     return ctx.services.webhooks.list(ctx.em, requireAuthenticated(ctx));
   }
