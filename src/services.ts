@@ -84,7 +84,7 @@ export function createServices(config: Config, log: Logger, orm: Orm, metrics: M
     passwordChange,
     recoveryCodes,
     resellers: new ResellerService(sessions, mailer),
-    customers: new CustomerService(mailer),
+    customers: new CustomerService(mailer, reader),
     licenses: new LicenseService(reader),
     users: new UserService(passwordReset, sessions, recoveryCodes, mailer, config.defaultLocale),
     apiTokens: new ApiTokenService(mailer),

@@ -5,6 +5,7 @@ import { ArgsType, Field, Int } from 'type-graphql';
 import { connectionTypes, type PageArgs } from '../common/pagination';
 import { AuditEvent } from '../modules/audit/audit-event.entity';
 import { Customer } from '../modules/customers/customer.entity';
+import type { PageCustomer } from '../modules/customers/customer-page';
 import { License } from '../modules/licenses/license.entity';
 import type { PageLicense } from '../modules/licenses/license-page';
 import { Reseller } from '../modules/resellers/reseller.entity';
@@ -55,7 +56,7 @@ export function pageArgsOf(args: PageArgsType, info: Pick<GraphQLResolveInfo, 'f
 
 export const { Edge: ResellerEdge, Connection: ResellerConnection } = connectionTypes(Reseller, 'Reseller');
 export type ResellerConnection = InstanceType<typeof ResellerConnection>;
-export const { Edge: CustomerEdge, Connection: CustomerConnection } = connectionTypes(Customer, 'Customer');
+export const { Edge: CustomerEdge, Connection: CustomerConnection } = connectionTypes<Customer, PageCustomer>(Customer, 'Customer');
 export type CustomerConnection = InstanceType<typeof CustomerConnection>;
 export const { Edge: LicenseEdge, Connection: LicenseConnection } = connectionTypes<License, PageLicense>(License, 'License');
 export type LicenseConnection = InstanceType<typeof LicenseConnection>;

@@ -397,7 +397,7 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
 
   it('answers createCustomer by a reseller user without a reseller with NOT_FOUND, not a crash', async () => {
     // create() sends no e-mail: no mailer is needed.
-    const service = new CustomerService({} as Mailer);
+    const service = new CustomerService({} as Mailer, reader);
     const error = await service.create(fork(), principal(Role.RESELLER, null, null), { name: 'Orphan' }, null).then(
       () => null,
       (e: unknown) => e,

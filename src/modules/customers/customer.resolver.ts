@@ -14,11 +14,18 @@ import {
   pageArgsOf,
 } from '../../graphql/connections';
 import { requireAuthenticated } from '../../graphql/principal';
+import { selectsField, selectsPath } from '../../graphql/selection';
 import { actorOf } from '../auth/principal';
 import { LicenseFilter } from '../licenses/license.inputs';
 import { Reseller } from '../resellers/reseller.entity';
 import { Customer } from './customer.entity';
 import { CreateCustomerInput, CustomerFilter, UpdateCustomerInput } from './customer.inputs';
+import type { PageColumns } from './customer.service';
+
+/** What a customer connection's selection asks of the page statement. */
+export function pageColumnsOf(info: GraphQLResolveInfo): PageColumns {
+  return { count: selectsField(info, 'totalCount'), hasValidLicense: selectsPath(info, ['edges', 'node', 'hasValidLicense']) };
+}
 
 @Resolver(() => Customer)
 export class CustomerResolver {
@@ -35,7 +42,7 @@ export class CustomerResolver {
     @Info() info: GraphQLResolveInfo,
   ): Promise<CustomerConnection> {
     return CustomerConnection.from(
-      await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { ...pageArgsOf(args, info), filter }),
+      await ctx.services.customers.list(ctx.em, requireAuthenticated(ctx), { ...pageArgsOf(args, info), filter }, pageColumnsOf(info)),
     );
   }
 
@@ -72,7 +79,9 @@ export class CustomerResolver {
   }
 
   @FieldResolver(() => Boolean, { description: 'True when the customer has at least one ACTIVE license.' })
-  hasValidLicense(@Root() customer: Parent<Customer>, @Ctx() ctx: Context): Promise<boolean> {
+  hasValidLicense(@Root() customer: Parent<Customer> & { hasValidLicense?: boolean }, @Ctx() ctx: Context): Promise<boolean> {
+    // A page row computed it in its own statement (customer-page.ts); other parents load it in one batch.
+    if (typeof customer.hasValidLicense === 'boolean') return Promise.resolve(customer.hasValidLicense);
     let loader = ctx.loaders.get('hasValidLicense') as DataLoader<string, boolean> | undefined;
     if (!loader) {
       loader = new DataLoader<string, boolean>(async (ids) => {
@@ -93,12 +102,15 @@ export class CustomerResolver {
     @Arg('last', () => Int, { nullable: true, description: LAST_DESCRIPTION }) last: number | null,
     @Arg('before', () => String, { nullable: true, description: BEFORE_DESCRIPTION }) before: string | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ) {
     const p = requireAuthenticated(ctx);
-    const key = `Customer.licenses:${JSON.stringify([first, after, last, before, filter])}`;
+    // Only totalCount selected: no page rows are read.
+    const rows = selectsField(info, 'edges') || selectsField(info, 'pageInfo');
+    const key = `Customer.licenses:${JSON.stringify([first, after, last, before, filter, rows])}`;
     return LicenseConnection.from(
       await loadPage(ctx, key, customer.id, (ids) =>
-        ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, last, before, filter }),
+        ctx.services.licenses.listForCustomers(ctx.em, p, ids, { first, after, last, before, filter }, { rows }),
       ),
     );
   }

@@ -2,11 +2,14 @@
 // transfers one, with its licenses and users, to another reseller (FLOWS.md section 10).
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
-import { paginate, paginateGroups, type PageArgs } from '../../common/pagination';
+import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
+import { byGroup, groupPagesSql, inIds } from '../../db/group-pages';
+import type { Reader } from '../../db/reader';
+import { and, sql, type Sql } from '../../db/sql';
 import { requiredName, requiredReason } from '../../common/validation';
 import { badInput, isAppError, notFound } from '../../errors';
 import { toFilter, within } from '../access/condition';
-import { scopeOf, scopeReseller, scopeWhere } from '../access/scope';
+import { scopeOf, scopeReseller, scopeSql, scopeWhere } from '../access/scope';
 import { audit, AuditAction, AuditTargetType, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';
 import type { Actor, AuthenticatedPrincipal } from '../auth/principal';
@@ -17,6 +20,7 @@ import { assertResellerOpen, RESELLER_SUSPENDED } from '../resellers/reseller-su
 import type { Mailer } from '../mail/mailer';
 import { User } from '../users/user.entity';
 import { Customer } from './customer.entity';
+import { customerFromRow, customerStatement, validLicenseSql, type PageCustomer } from './customer-page';
 
 export interface CustomerFilterData {
   search?: string | null;
@@ -46,8 +50,17 @@ function optionalEmail(value: string | null | undefined): string | null | undefi
   return validEmail(value, 'contactEmail');
 }
 
+/** Columns of a customer page that cost work, computed only when the query selects them. */
+export interface PageColumns {
+  count?: boolean;
+  hasValidLicense?: boolean;
+}
+
 export class CustomerService {
-  constructor(private readonly mailer: Mailer) {}
+  constructor(
+    private readonly mailer: Mailer,
+    private readonly reader: Reader,
+  ) {}
 
   filterCondition(p: AuthenticatedPrincipal, filter: CustomerFilterData | null | undefined, now = new Date()): FilterQuery<Customer> {
     const parts: FilterQuery<Customer>[] = [];
@@ -69,21 +82,116 @@ export class CustomerService {
     return scopeWhere('Customer', p, ...parts);
   }
 
-  list(em: EntityManager, p: AuthenticatedPrincipal, args: PageArgs & { filter?: CustomerFilterData | null }) {
-    // One instant for the page and its count (hasValidLicense is a condition on now).
-    const now = new Date();
-    return paginate(em, Customer, () => this.filterCondition(p, args.filter, now), args, 'createdAt', ['reseller']);
+  /**
+   * The filter as SQL over `alias` (a customer table), visibility included: the same rows as
+   * filterCondition (test/unit/customer-page.test.ts compares them for every role and filter).
+   */
+  whereSql(em: EntityManager, p: AuthenticatedPrincipal, filter: CustomerFilterData | null | undefined, alias: string, now: Date): Sql {
+    const { column } = customerStatement(em);
+    const parts: Sql[] = [scopeSql(em, 'Customer', alias, p)];
+    if (filter?.search?.trim()) {
+      parts.push(sql(`lower(${alias}.${column.name}) like ? escape '\\'`, containsPattern(filter.search.trim())));
+    }
+    if (filter?.hasValidLicense !== undefined && filter.hasValidLicense !== null) {
+      const valid = validLicenseSql(em, alias, now);
+      parts.push(filter.hasValidLicense ? valid : { text: `not ${valid.text}`, params: valid.params });
+    }
+    if (filter?.resellerId) {
+      if (p.role !== Role.ADMIN) throw badInput('Only admins may filter by reseller.', 'resellerId');
+      parts.push(sql(`${alias}.${column.reseller} = ?`, filter.resellerId));
+    }
+    return and(parts);
   }
 
-  /** The nested Reseller.customers connection of many resellers at once (no statement per reseller). */
-  listForResellers(
+  /**
+   * The customer page, made like the license page (LicenseService.list): one hand-written statement over
+   * the (reseller, createdAt, id) keyset index with the reseller joined in, hasValidLicense as an EXISTS
+   * column and the total as a scalar subquery when they are selected (`options`), plain rows.
+   */
+  async list(
+    em: EntityManager,
+    p: AuthenticatedPrincipal,
+    args: PageArgs & { filter?: CustomerFilterData | null },
+    options: PageColumns = {},
+  ): Promise<Page<PageCustomer>> {
+    // One instant for the page, its count and hasValidLicense.
+    const now = new Date();
+    const request = pageRequest(args);
+    const statement = customerStatement(em);
+    const where = this.whereSql(em, p, args.filter, 'c', now);
+    const pageWhere = and([where, ...cursorSql(em, 'c', 'createdAt', request)]);
+    const direction = readOrder(request);
+    const countSql = `select count(*) as n from ${statement.table} c where ${where.text}`;
+    const valid = options.hasValidLicense ? validLicenseSql(em, 'c', now) : null;
+    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(em, {
+      text:
+        statement.columns +
+        (valid ? `, ${valid.text} as has_valid_license` : '') +
+        (options.count ? `, (${countSql}) as total_count` : '') +
+        ` from ${statement.table} c${statement.joins} where ${pageWhere.text} order by c.created_at ${direction}, c.id ${direction} limit ?`,
+      params: [...(valid?.params ?? []), ...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
+    });
+    const first = rows[0];
+    const count = async () => {
+      if (first?.total_count !== undefined) return Number(first.total_count);
+      if (!request.after && !request.before && !first) return 0;
+      const [row] = await this.reader.rows<{ n: number | string }>(em, { text: countSql, params: where.params });
+      return Number(row!.n);
+    };
+    const nodes = rows.map(customerFromRow);
+    if (request.backward) nodes.reverse();
+    return pageOf(nodes, request, count);
+  }
+
+  /**
+   * The nested Reseller.customers connection of many resellers at once: one statement for all pages
+   * (groupPagesSql: per reseller an index range that stops at the page size), hasValidLicense as a column
+   * of it when selected, and, when a totalCount is selected, one grouped count for all of them.
+   */
+  async listForResellers(
     em: EntityManager,
     p: AuthenticatedPrincipal,
     resellerIds: readonly string[],
     args: PageArgs & { filter?: CustomerFilterData | null },
-  ) {
+    options: PageColumns = {},
+  ): Promise<Map<string, Page<PageCustomer>>> {
+    const ids = [...new Set(resellerIds)];
+    if (ids.length === 0) return new Map();
     const now = new Date();
-    return paginateGroups(em, Customer, () => this.filterCondition(p, args.filter, now), 'reseller', resellerIds, args);
+    const request = pageRequest(args);
+    const statement = customerStatement(em);
+    const pageWhere = (alias: string) =>
+      and([this.whereSql(em, p, args.filter, alias, now), ...cursorSql(em, alias, 'createdAt', request)]);
+    const valid = options.hasValidLicense ? validLicenseSql(em, 'c', now) : null;
+    const query = groupPagesSql(
+      em,
+      {
+        columns: { text: statement.columns + (valid ? `, ${valid.text} as has_valid_license` : ''), params: valid?.params ?? [] },
+        table: statement.table,
+        alias: 'c',
+        joins: statement.joins,
+        groupColumn: statement.column.reseller,
+        where: pageWhere,
+        direction: readOrder(request),
+        limit: request.size + 1,
+      },
+      ids,
+    );
+    const rows = await this.reader.rows<Record<string, unknown>>(em, query);
+    const groups = byGroup(rows.map(customerFromRow), (row) => row.reseller.id);
+    let counts: Promise<Map<string, number>> | undefined;
+    const countAll = () => {
+      const where = and([this.whereSql(em, p, args.filter, 'c', now), inIds(em, `c.${statement.column.reseller}`, ids)]);
+      return (counts ??= this.reader
+        .rows<{ g: string; n: number | string }>(em, {
+          text: `select c.${statement.column.reseller} as g, count(*) as n from ${statement.table} c where ${where.text} group by c.${statement.column.reseller}`,
+          params: where.params,
+        })
+        .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
+    };
+    return new Map(
+      resellerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
+    );
   }
 
   findVisible(em: EntityManager, p: AuthenticatedPrincipal, id: string): Promise<Customer | null> {
@@ -139,11 +247,16 @@ export class CustomerService {
     return customer;
   }
 
-  /** For each customer id: whether it has at least one ACTIVE license (one query for the whole batch). */
+  /** For each customer id: whether it has at least one ACTIVE license (one statement for the whole batch). */
   async withValidLicense(em: EntityManager, customerIds: readonly string[], now = new Date()): Promise<Set<string>> {
-    const active = toFilter(statusCondition(LicenseStatus.ACTIVE, now));
-    const rows = await em.find(License, within<License>({ customer: { $in: [...customerIds] } }, active), { fields: ['customer'] });
-    return new Set(rows.map((row) => row.customer.id));
+    const statement = customerStatement(em);
+    const ids = inIds(em, 'c.id', [...new Set(customerIds)]);
+    const valid = validLicenseSql(em, 'c', now);
+    const rows = await this.reader.rows<{ id: string }>(em, {
+      text: `select c.id from ${statement.table} c where ${ids.text} and ${valid.text}`,
+      params: [...ids.params, ...valid.params],
+    });
+    return new Set(rows.map((row) => row.id));
   }
 
   /**

@@ -11,7 +11,7 @@ import type { Reseller } from '../resellers/reseller.entity';
 import type { License } from './license.entity';
 
 /** A column's value as read without entity mapping, typed as the field it fills. */
-const as =
+export const as =
   <V>() =>
   (value: unknown): V =>
     value as V;
@@ -36,7 +36,7 @@ const CUSTOMER_COLUMNS = {
   reseller: as<string>(),
   createdAt: readTime,
 };
-const RESELLER_COLUMNS = {
+export const RESELLER_COLUMNS = {
   id: as<string>(),
   name: as<string>(),
   linkedToResellerPortal: readBoolean,
@@ -71,7 +71,7 @@ type Nested = Record<string, (row: Record<string, unknown>) => unknown>;
  * resolved once, not per row. (Plain property stores: spreading one mapped object into another costs
  * more than the rest of the mapping.)
  */
-function reader<C extends Columns, N extends Nested = Record<never, never>>(
+export function reader<C extends Columns, N extends Nested = Record<never, never>>(
   columns: C,
   prefix: string,
   nested: N = {} as N,
@@ -100,6 +100,8 @@ export interface PageStatement {
   columns: string;
   /** ` from license l left join customer c ... left join reseller r ...` */
   from: string;
+  /** ` left join customer c ... left join reseller r ...` */
+  joins: string;
   /** The license table's name. */
   table: string;
   /** The license's customer column (the partition of the nested pages). */
@@ -127,6 +129,7 @@ export function pageStatement(em: EntityManager): PageStatement {
     statement = {
       columns: `select ${select.join(', ')}`,
       from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
+      joins: `${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       table: license!.meta.tableName,
       customerColumn: quote(columnOf(license!.meta, 'customer')),
     };

@@ -4,11 +4,12 @@ import { UniqueConstraintViolationException, type EntityManager, type FilterQuer
 import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
+import { byGroup, groupPagesSql, inIds } from '../../db/group-pages';
 import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
 import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
-import { allOf, always, anyOf, eq, lt, toFilter, toSql, type Condition } from '../access/condition';
+import { allOf, always, anyOf, eq, lt, quote, toFilter, toSql, type Condition } from '../access/condition';
 import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
 import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
@@ -160,47 +161,54 @@ export class LicenseService {
   /**
    * The nested Customer.licenses connection of many customers at once, through the same engine as the
    * root page (`condition` as SQL, the columns of license-page.ts, plain rows): one statement for the
-   * pages of all customers (row_number() over a partition by customer, on SQLite and PostgreSQL alike;
-   * ranked from the cursor's side: newest first forward, oldest first backward) and, when a totalCount
-   * is selected, one grouped count for all of them.
+   * pages of all customers (groupPagesSql: per customer an index range that stops at the page size; ranked
+   * from the cursor's side: newest first forward, oldest first backward), skipped when no row is selected
+   * (`options.rows` false: only totalCount), and, when a totalCount is selected, one grouped count for all.
    */
   async listForCustomers(
     em: EntityManager,
     p: AuthenticatedPrincipal,
     customerIds: readonly string[],
     args: PageArgs & { filter?: LicenseFilterData | null },
+    options: { rows?: boolean } = {},
   ): Promise<Map<string, Page<PageLicense>>> {
     const request = pageRequest(args);
     const page = pageStatement(em);
     const ids = [...new Set(customerIds)];
     if (ids.length === 0) return new Map();
-    const inGroups = sql(`l.${page.customerColumn} in (${ids.map(() => '?').join(', ')})`, ...ids);
-    const where = and([toSql(em, 'License', 'l', this.condition(p, args.filter, this.now())), inGroups]);
-    const pageWhere = and([where, ...cursorSql(em, 'l', 'createdAt', request)]);
-    const direction = readOrder(request);
-    const ranked =
-      `select l.id, row_number() over (partition by l.${page.customerColumn} order by l.created_at ${direction}, l.id ${direction}) as page_rank` +
-      ` from ${page.table} l where ${pageWhere.text}`;
-    const rows = await this.reader.rows<Record<string, unknown>>(em, {
-      text: `${page.columns}${page.from} where l.id in (select id from (${ranked}) ranked where page_rank <= ?) order by l.created_at desc, l.id desc`,
-      params: [...pageWhere.params, request.size + 1],
-    });
+    const now = this.now();
+    const condition = this.condition(p, args.filter, now);
+    let groups = new Map<string, PageLicense[]>();
+    if (options.rows !== false) {
+      const query = groupPagesSql(
+        em,
+        {
+          columns: sql(page.columns),
+          table: quote(page.table),
+          alias: 'l',
+          joins: page.joins,
+          groupColumn: page.customerColumn,
+          where: (alias) => and([toSql(em, 'License', alias, condition), ...cursorSql(em, alias, 'createdAt', request)]),
+          direction: readOrder(request),
+          limit: request.size + 1,
+        },
+        ids,
+      );
+      const rows = await this.reader.rows<Record<string, unknown>>(em, query);
+      groups = byGroup(rows.map(licenseFromRow), (row) => row.customer.id);
+    }
     let counts: Promise<Map<string, number>> | undefined;
-    const countAll = () =>
-      (counts ??= this.reader
+    const countAll = () => {
+      const where = and([toSql(em, 'License', 'l', condition), inIds(em, `l.${page.customerColumn}`, ids)]);
+      return (counts ??= this.reader
         .rows<{ g: string; n: number | string }>(em, {
-          text: `select l.${page.customerColumn} as g, count(*) as n from ${page.table} l where ${where.text} group by l.${page.customerColumn}`,
+          text: `select l.${page.customerColumn} as g, count(*) as n from ${quote(page.table)} l where ${where.text} group by l.${page.customerColumn}`,
           params: where.params,
         })
         .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
-    const byCustomer = new Map<string, PageLicense[]>();
-    for (const row of rows.map(licenseFromRow)) {
-      const group = byCustomer.get(row.customer.id);
-      if (group) group.push(row);
-      else byCustomer.set(row.customer.id, [row]);
-    }
+    };
     return new Map(
-      customerIds.map((id) => [id, pageOf(byCustomer.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
+      customerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
     );
   }
 

@@ -16,6 +16,7 @@ import {
 import { requireAuthenticated } from '../../graphql/principal';
 import { actorOf } from '../auth/principal';
 import { CustomerFilter } from '../customers/customer.inputs';
+import { pageColumnsOf } from '../customers/customer.resolver';
 import { Reseller } from './reseller.entity';
 
 @InputType()
@@ -71,12 +72,14 @@ export class ResellerResolver {
     @Arg('last', () => Int, { nullable: true, description: LAST_DESCRIPTION }) last: number | null,
     @Arg('before', () => String, { nullable: true, description: BEFORE_DESCRIPTION }) before: string | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ) {
     const p = requireAuthenticated(ctx);
-    const key = `Reseller.customers:${JSON.stringify([first, after, last, before, filter])}`;
+    const columns = pageColumnsOf(info);
+    const key = `Reseller.customers:${JSON.stringify([first, after, last, before, filter, columns.hasValidLicense])}`;
     return CustomerConnection.from(
       await loadPage(ctx, key, reseller.id, (ids) =>
-        ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, last, before, filter }),
+        ctx.services.customers.listForResellers(ctx.em, p, ids, { first, after, last, before, filter }, columns),
       ),
     );
   }

@@ -1,0 +1,80 @@
+// One keyset page per group (the licenses of each customer on a page of customers, the customers of each
+// reseller on a page of resellers) in ONE hand-written statement whose cost follows the rows returned,
+// not the groups' sizes: for each group id, an index range read that stops at `limit` rows.
+// - PostgreSQL: a lateral join over the ids (`cross join lateral (... limit ?)`).
+// - SQLite (no LATERAL): a join on `id in (correlated subquery ... limit ?)`, which SQLite runs once per
+//   group id as its own index range with its own LIMIT.
+// - One group: the plain page statement with the group as one more condition.
+// The ids travel as one JSON parameter, so the statement text does not depend on their number.
+import type { EntityManager } from '@mikro-orm/core';
+import { isPostgres, type Sql } from './sql';
+
+export interface GroupPageQuery {
+  /** `select <columns>` over `alias` and its joined tables (a column may have parameters). */
+  columns: Sql;
+  /** The driving table (quoted) and its alias. */
+  table: string;
+  alias: string;
+  /** ` left join ...` of the joined tables (may be empty). */
+  joins: string;
+  /** The quoted group column of the driving table. */
+  groupColumn: string;
+  /** Visibility and filters, cursors included, over the driving table under the given alias. */
+  where: (alias: string) => Sql;
+  /** Read order of (created_at, id): newest first forward, oldest first backward. */
+  direction: 'asc' | 'desc';
+  /** Rows per group (page size + 1). */
+  limit: number;
+}
+
+/** The statement of the pages of `groupIds` (rows of all groups, in no particular order across groups). */
+export function groupPagesSql(em: EntityManager, q: GroupPageQuery, groupIds: readonly string[]): Sql {
+  const a = q.alias;
+  const order = (x: string) => `order by ${x}.created_at ${q.direction}, ${x}.id ${q.direction}`;
+  if (groupIds.length === 1) {
+    const where = q.where(a);
+    return {
+      text: `${q.columns.text} from ${q.table} ${a}${q.joins} where (${where.text}) and ${a}.${q.groupColumn} = ? ${order(a)} limit ?`,
+      params: [...q.columns.params, ...where.params, groupIds[0], q.limit],
+    };
+  }
+  const ids = JSON.stringify(groupIds);
+  if (isPostgres(em)) {
+    const where = q.where(a);
+    return {
+      text:
+        `select p.* from json_array_elements_text(?::json) g(id) cross join lateral` +
+        ` (${q.columns.text} from ${q.table} ${a}${q.joins} where (${where.text}) and ${a}.${q.groupColumn} = g.id ${order(a)} limit ?) p`,
+      params: [ids, ...q.columns.params, ...where.params, q.limit],
+    };
+  }
+  const inner = `${a}_g`;
+  const where = q.where(inner);
+  return {
+    text:
+      `${q.columns.text} from json_each(?) g join ${q.table} ${a}` +
+      ` on ${a}.id in (select ${inner}.id from ${q.table} ${inner} where (${where.text}) and ${inner}.${q.groupColumn} = g.value ${order(inner)} limit ?)` +
+      q.joins,
+    params: [...q.columns.params, ids, ...where.params, q.limit],
+  };
+}
+
+/** The rows of groupPagesSql by group, each newest first by (createdAt, id) as pageOf wants them. */
+export function byGroup<R extends { id: string; createdAt: Date }>(rows: R[], groupOf: (row: R) => string): Map<string, R[]> {
+  const groups = new Map<string, R[]>();
+  for (const row of rows) {
+    const group = groups.get(groupOf(row));
+    if (group) group.push(row);
+    else groups.set(groupOf(row), [row]);
+  }
+  const newestFirst = (x: R, y: R) => y.createdAt.getTime() - x.createdAt.getTime() || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0);
+  for (const group of groups.values()) group.sort(newestFirst);
+  return groups;
+}
+
+/** `column in (<the ids>)`, the ids as one JSON parameter (one statement text for any number of them). */
+export function inIds(em: EntityManager, column: string, ids: readonly string[]): Sql {
+  return isPostgres(em)
+    ? { text: `${column} in (select json_array_elements_text(?::json))`, params: [JSON.stringify(ids)] }
+    : { text: `${column} in (select value from json_each(?))`, params: [JSON.stringify(ids)] };
+}
