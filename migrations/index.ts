@@ -9,6 +9,7 @@ import { Migration20261130170000_AccountLifecycle } from './Migration20261130170
 import { Migration20261130180000_LicenseLifecycle } from './Migration20261130180000_LicenseLifecycle';
 import { Migration20261130190000_RecoveryCodes } from './Migration20261130190000_RecoveryCodes';
 import { Migration20261130220000_Webhooks } from './Migration20261130220000_Webhooks';
+import { Migration20261201000000_FlatResellerViews } from './Migration20261201000000_FlatResellerViews';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129023736_Initial', class: Migration20261129023736_Initial },
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261130180000_LicenseLifecycle', class: Migration20261130180000_LicenseLifecycle },
   { name: 'Migration20261130190000_RecoveryCodes', class: Migration20261130190000_RecoveryCodes },
   { name: 'Migration20261130220000_Webhooks', class: Migration20261130220000_Webhooks },
+  { name: 'Migration20261201000000_FlatResellerViews', class: Migration20261201000000_FlatResellerViews },
 ];

@@ -78,3 +78,21 @@ export function inIds(em: EntityManager, column: string, ids: readonly string[])
     ? { text: `${column} in (select json_array_elements_text(?::json))`, params: [JSON.stringify(ids)] }
     : { text: `${column} in (select value from json_each(?))`, params: [JSON.stringify(ids)] };
 }
+
+/**
+ * The number of rows of each group, as `g` (the group id) and `n`: per group id a correlated count over
+ * the index that leads with the group column (a count grouped over `in (ids)` lets SQLite's planner walk
+ * a wider index of the caller's scope instead).
+ */
+export function groupCountsSql(
+  em: EntityManager,
+  q: Pick<GroupPageQuery, 'table' | 'alias' | 'groupColumn' | 'where'>,
+  groupIds: readonly string[],
+): Sql {
+  const where = q.where(q.alias);
+  const [ids, id] = isPostgres(em) ? ['json_array_elements_text(?::json) g(id)', 'g.id'] : ['json_each(?) g', 'g.value'];
+  return {
+    text: `select ${id} as g, (select count(*) from ${q.table} ${q.alias} where (${where.text}) and ${q.alias}.${q.groupColumn} = ${id}) as n from ${ids}`,
+    params: [...where.params, JSON.stringify(groupIds)],
+  };
+}

@@ -50,4 +50,3 @@ export function readTimeOrNull(value: Date | number | string | null): Date | nul
 export function readBoolean(value: boolean | number): boolean {
   return value === true || value === 1;
 }
-

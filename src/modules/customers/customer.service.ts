@@ -3,7 +3,7 @@
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
 import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
-import { byGroup, groupPagesSql, inIds } from '../../db/group-pages';
+import { byGroup, groupCountsSql, groupPagesSql, inIds } from '../../db/group-pages';
 import type { Reader } from '../../db/reader';
 import { and, sql, type Sql } from '../../db/sql';
 import { requiredName, requiredReason } from '../../common/validation';
@@ -180,15 +180,22 @@ export class CustomerService {
     const rows = await this.reader.rows<Record<string, unknown>>(em, query);
     const groups = byGroup(rows.map(customerFromRow), (row) => row.reseller.id);
     let counts: Promise<Map<string, number>> | undefined;
-    const countAll = () => {
-      const where = and([this.whereSql(em, p, args.filter, 'c', now), inIds(em, `c.${statement.column.reseller}`, ids)]);
-      return (counts ??= this.reader
-        .rows<{ g: string; n: number | string }>(em, {
-          text: `select c.${statement.column.reseller} as g, count(*) as n from ${statement.table} c where ${where.text} group by c.${statement.column.reseller}`,
-          params: where.params,
-        })
+    const countAll = () =>
+      (counts ??= this.reader
+        .rows<{ g: string; n: number | string }>(
+          em,
+          groupCountsSql(
+            em,
+            {
+              table: statement.table,
+              alias: 'c',
+              groupColumn: statement.column.reseller,
+              where: (alias) => this.whereSql(em, p, args.filter, alias, now),
+            },
+            ids,
+          ),
+        )
         .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
-    };
     return new Map(
       resellerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
     );

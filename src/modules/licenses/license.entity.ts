@@ -26,8 +26,28 @@ export function licenseStatus(
 @ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ tableName: 'license' })
 @Index({ properties: ['createdAt', 'id'] })
-@Index({ properties: ['reseller', 'createdAt', 'id'] })
-@Index({ properties: ['customer', 'createdAt', 'id'] })
+// The keyset indexes of a reseller's and of a customer's licenses carry every column the filters and the
+// status read (and, for the customer's, the reseller of the visibility rule): a filtered page, its count,
+// a customer's count and hasValidLicense's EXISTS are index-only range reads that never visit the table.
+@Index({
+  name: 'license_reseller_page_index',
+  properties: ['reseller', 'createdAt', 'id', 'kind', 'validUntil', 'validFrom', 'revokedAt', 'suspendedAt', 'resellerSuspendedAt'],
+})
+@Index({
+  name: 'license_customer_page_index',
+  properties: [
+    'customer',
+    'createdAt',
+    'id',
+    'reseller',
+    'kind',
+    'validUntil',
+    'validFrom',
+    'revokedAt',
+    'suspendedAt',
+    'resellerSuspendedAt',
+  ],
+})
 @Index({ properties: ['validUntil'] })
 @Unique({ properties: ['idempotencyOwnerId', 'idempotencyKey'] })
 export class License implements Node {

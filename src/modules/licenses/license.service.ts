@@ -4,7 +4,7 @@ import { UniqueConstraintViolationException, type EntityManager, type FilterQuer
 import { LicenseKind, LicenseStatus } from '../../common/enums';
 import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
-import { byGroup, groupPagesSql, inIds } from '../../db/group-pages';
+import { byGroup, groupCountsSql, groupPagesSql } from '../../db/group-pages';
 import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
@@ -198,15 +198,22 @@ export class LicenseService {
       groups = byGroup(rows.map(licenseFromRow), (row) => row.customer.id);
     }
     let counts: Promise<Map<string, number>> | undefined;
-    const countAll = () => {
-      const where = and([toSql(em, 'License', 'l', condition), inIds(em, `l.${page.customerColumn}`, ids)]);
-      return (counts ??= this.reader
-        .rows<{ g: string; n: number | string }>(em, {
-          text: `select l.${page.customerColumn} as g, count(*) as n from ${quote(page.table)} l where ${where.text} group by l.${page.customerColumn}`,
-          params: where.params,
-        })
+    const countAll = () =>
+      (counts ??= this.reader
+        .rows<{ g: string; n: number | string }>(
+          em,
+          groupCountsSql(
+            em,
+            {
+              table: quote(page.table),
+              alias: 'l',
+              groupColumn: page.customerColumn,
+              where: (alias) => toSql(em, 'License', alias, condition),
+            },
+            ids,
+          ),
+        )
         .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
-    };
     return new Map(
       customerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
     );
