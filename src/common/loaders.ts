@@ -60,7 +60,7 @@ export function related<T extends { id: string }>(
 
 /**
  * One nested connection per parent, for all parents of a response at once: `load` gets the ids of the
- * parents and answers a page per id (one statement for all, e.g. through paginateGroups). One loader
+ * parents and answers a page per id (one statement for all, e.g. through groupPagesSql). One loader
  * per field and argument set (`key`), created on first use in the request.
  */
 export function loadPage<P>(

@@ -12,8 +12,7 @@
 // - hasPreviousPage: true when a backward page has rows before it; false on a forward page.
 //   hasNextPage: true when a forward page has rows after it; false on a backward page. (The Relay
 //   specification allows false where knowing would cost a query of its own.)
-import { raw, Utils, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
+import { raw, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { sql, timeParam, type Sql } from '../db/sql';
 import { badInput } from '../errors';
@@ -269,72 +268,4 @@ export function connectionTypes<T extends { id: string }, Row extends { id: stri
   }
 
   return { Edge, Connection };
-}
-
-/**
- * One page per group (e.g. the licenses of every customer on a page of customers) for many groups at
- * once, ordered and paged (forward or backward) like `paginate` within each group: one statement for all pages (row_number() over a
- * partition by the group column, on SQLite and PostgreSQL alike) and, when a totalCount is selected,
- * one grouped count for all groups. `where` must already hold the caller's visibility condition.
- */
-export async function paginateGroups<T extends { id: string; createdAt: Date }>(
-  em: EntityManager,
-  entity: EntityName<T>,
-  where: Where<T>,
-  groupBy: string,
-  groupIds: readonly string[],
-  args: PageArgs,
-): Promise<Map<string, Page<T>>> {
-  const request = pageRequest(args);
-  const sql = em as SqlEntityManager;
-  const meta = em.getMetadata().get<T>(Utils.className(entity));
-  const column = (property: string) => (meta.properties as Record<string, { fieldNames: string[] }>)[property]!.fieldNames[0]!;
-  const scoped = () => ({ $and: [where(), { [groupBy]: { $in: [...groupIds] } }] }) as FilterQuery<T>;
-  const pageWhere = withCursors(em, scoped(), 'createdAt', request);
-  const [groupColumn, createdColumn, idColumn] = [column(groupBy), column('createdAt'), column('id')];
-  // Each group's rows nearest its cursor first: newest first forward, oldest first backward.
-  const direction = readOrder(request);
-  const ranked = sql
-    .createQueryBuilder(entity, 'g')
-    .select([
-      `g.${idColumn}`,
-      raw(
-        `row_number() over (partition by g.${groupColumn} order by g.${createdColumn} ${direction}, g.${idColumn} ${direction}) as page_rank`,
-      ),
-    ])
-    .where(pageWhere);
-  const firstRows = sql
-    .createQueryBuilder(entity, 'r')
-    .select(`r.${idColumn}`)
-    .from(ranked, 'r')
-    .where({ [raw('r.page_rank')]: { $lte: request.size + 1 } } as FilterQuery<T>);
-  const rows = await em.find(entity, { id: { $in: firstRows.getKnexQuery() } } as unknown as FilterQuery<T>, {
-    orderBy: { createdAt: 'desc', id: 'desc' } as never,
-  });
-
-  let counts: Promise<Map<string, number>> | undefined;
-  const countAll = () =>
-    (counts ??= sql
-      .createQueryBuilder(entity, 'c')
-      .select([`c.${groupColumn}`, raw('count(*) as n')])
-      .where(scoped())
-      .groupBy(`c.${groupColumn}`)
-      .execute<Record<string, unknown>[]>('all', false)
-      .then((found) => new Map(found.map((row) => [String(row[groupColumn]), Number(row.n)]))));
-
-  const byGroup = new Map<string, T[]>();
-  for (const row of rows) {
-    const groupId = (row as unknown as Record<string, { id: string }>)[groupBy]!.id;
-    const group = byGroup.get(groupId);
-    if (group) group.push(row);
-    else byGroup.set(groupId, [row]);
-  }
-  const pages = new Map<string, Page<T>>();
-  for (const groupId of groupIds) {
-    pages.set(
-      groupId,
-      pageOf(byGroup.get(groupId) ?? [], request, () => countAll().then((found) => found.get(groupId) ?? 0)),
-    );
-  }
-  return pages;
 }

@@ -339,7 +339,7 @@ describe('scope and license filter: the MikroORM and the SQL renderings agree wi
               expect(await back.count(), `${what} backward counted`).to.equal(want.length);
               combinations++;
             }
-      // The nested Customer.licenses connection (paginateGroups) of every customer, for each status subset.
+      // The nested Customer.licenses connection (groupPagesSql) of every customer, for each status subset.
       for (const status of statusSets) {
         const pages = await service.listForCustomers(
           fork(),

@@ -1,5 +1,5 @@
 // Row conditions as data, written once and rendered mechanically twice: to a MikroORM FilterQuery (em.find,
-// paginate, paginateGroups) and to a SQL fragment over a table alias (the hand-written statements of
+// paginate) and to a SQL fragment over a table alias (the hand-written statements of
 // src/db/sql.ts). Both renderings take their column and table names from the ORM metadata, so they cannot
 // drift apart; test/unit/scope.test.ts runs every rule through both and compares the rows.
 import { ReferenceKind, Utils, type EntityManager, type EntityMetadata, type EntityName, type FilterQuery } from '@mikro-orm/core';

@@ -8,7 +8,7 @@ import type { Reader } from '../../db/reader';
 import { and, sql, type Sql } from '../../db/sql';
 import { requiredName, requiredReason } from '../../common/validation';
 import { badInput, isAppError, notFound } from '../../errors';
-import { toFilter, within } from '../access/condition';
+import { toFilter } from '../access/condition';
 import { scopeOf, scopeReseller, scopeSql, scopeWhere } from '../access/scope';
 import { audit, AuditAction, AuditTargetType, changesOf, target } from '../audit/audit.service';
 import { validEmail } from '../auth/email-address';

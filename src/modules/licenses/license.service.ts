@@ -101,7 +101,7 @@ export class LicenseService {
 
   /**
    * What the caller sees of the licenses matching the filter: one declaration, rendered for em.find and
-   * paginateGroups (filterCondition) and for the hand-written page (toSql in `list`).
+   * em.find (filterCondition) and for the hand-written page (toSql in `list`).
    */
   condition(p: AuthenticatedPrincipal, filter: LicenseFilterData | null | undefined, now: Date): Condition<License> {
     return allOf<License>(
