@@ -19,6 +19,7 @@ import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { webhookThroughput } from './webhooks';
+import { resellerViews, viewFigures } from './views';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -570,6 +571,9 @@ async function main(): Promise<void> {
         `RSS ${dearest.rssBeforeMb} MB before, peak ${dearest.rss.peakMb} MB; the issue's 15-alias request refused in ${dearest.attackRefusedMs} ms; load average ${dearest.loadAverage} on ${cpus().length} CPUs`,
     );
 
+    log('\n## Reseller views against the root license page (reseller 1, [throughput] goal 1)');
+    const views = await resellerViews(app.url, resellerToken, env, options, log);
+
     log(
       `\n## Bulk writes: createLicenses in ${BULK_CALLS} calls of ${BULK_ROWS_PER_CALL} rows (admin, 10 customers), against the database's own multi-row inserts`,
     );
@@ -647,6 +651,7 @@ async function main(): Promise<void> {
     const figures: Figure[] = [
       ratioFigure('SQLite', 'sqlite', 0.4),
       ratioFigure('PostgreSQL', 'postgresql', 0.35),
+      ...viewFigures(views, `${engineLabel}, scale ${options.scale.name}`),
       {
         figure: `createLicenses in calls of ${BULK_ROWS_PER_CALL} rows, ${engineLabel} (÷ the database's own multi-row inserts of the same rows)`,
         value: `${bulk.appRowsPerSecond} rows/s (${bulk.rows} rows) ÷ ${bulk.baselineRowsPerSecond} rows/s = ${bulkRatio}`,
