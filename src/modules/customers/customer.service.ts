@@ -84,7 +84,7 @@ export class CustomerService {
 
   /**
    * The filter as SQL over `alias` (a customer table), visibility included: the same rows as
-   * filterCondition (test/unit/customer-page.test.ts compares them for every role and filter).
+   * filterCondition (test/integration/reseller-views.test.ts compares them row for row, every role and filter).
    */
   whereSql(em: EntityManager, p: AuthenticatedPrincipal, filter: CustomerFilterData | null | undefined, alias: string, now: Date): Sql {
     const { column } = customerStatement(em);
@@ -146,7 +146,7 @@ export class CustomerService {
   /**
    * The nested Reseller.customers connection of many resellers at once: one statement for all pages
    * (groupPagesSql: per reseller an index range that stops at the page size), hasValidLicense as a column
-   * of it when selected, and, when a totalCount is selected, one grouped count for all of them.
+   * of it when selected, and, when a totalCount is selected, one statement counting each reseller's.
    */
   async listForResellers(
     em: EntityManager,

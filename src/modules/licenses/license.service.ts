@@ -163,7 +163,7 @@ export class LicenseService {
    * root page (`condition` as SQL, the columns of license-page.ts, plain rows): one statement for the
    * pages of all customers (groupPagesSql: per customer an index range that stops at the page size; ranked
    * from the cursor's side: newest first forward, oldest first backward), skipped when no row is selected
-   * (`options.rows` false: only totalCount), and, when a totalCount is selected, one grouped count for all.
+   * (`options.rows` false: only totalCount), and, when a totalCount is selected, one statement counting each.
    */
   async listForCustomers(
     em: EntityManager,
