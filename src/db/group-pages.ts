@@ -4,7 +4,9 @@
 // - PostgreSQL: a lateral join over the ids (`cross join lateral (... limit ?)`).
 // - SQLite (no LATERAL): a join on `id in (correlated subquery ... limit ?)`, which SQLite runs once per
 //   group id as its own index range with its own LIMIT.
-// - One group: the plain page statement with the group as one more condition.
+// Also for one group: a plain page statement with `group = ?` beside the caller's `reseller = ?` leaves
+// SQLite's planner (no statistics) a choice between two indexes that both serve the order, and it may walk
+// the reseller's instead of the customer's.
 // The ids travel as one JSON parameter, so the statement text does not depend on their number.
 import type { EntityManager } from '@mikro-orm/core';
 import { isPostgres, type Sql } from './sql';
@@ -31,13 +33,6 @@ export interface GroupPageQuery {
 export function groupPagesSql(em: EntityManager, q: GroupPageQuery, groupIds: readonly string[]): Sql {
   const a = q.alias;
   const order = (x: string) => `order by ${x}.created_at ${q.direction}, ${x}.id ${q.direction}`;
-  if (groupIds.length === 1) {
-    const where = q.where(a);
-    return {
-      text: `${q.columns.text} from ${q.table} ${a}${q.joins} where (${where.text}) and ${a}.${q.groupColumn} = ? ${order(a)} limit ?`,
-      params: [...q.columns.params, ...where.params, groupIds[0], q.limit],
-    };
-  }
   const ids = JSON.stringify(groupIds);
   if (isPostgres(em)) {
     const where = q.where(a);
