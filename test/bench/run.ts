@@ -572,7 +572,7 @@ async function main(): Promise<void> {
     );
 
     log('\n## Reseller views against the root license page (reseller 1, [throughput] goal 1)');
-    const views = await resellerViews(app.url, resellerToken, env, options, log);
+    const views = await resellerViews(app.url, resellerToken, env, options, log, app.pid);
 
     log(
       `\n## Bulk writes: createLicenses in ${BULK_CALLS} calls of ${BULK_ROWS_PER_CALL} rows (admin, 10 customers), against the database's own multi-row inserts`,

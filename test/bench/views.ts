@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startApp } from '../../src/app';
@@ -60,6 +60,9 @@ export interface ViewFigure {
   p50Ms: number;
   /** p50 ÷ the root license page's p50 of the same run. */
   ratio: number;
+  /** Server CPU ms per request, and ÷ the root page's. */
+  cpuMsPerRequest: number | null;
+  cpuRatio: number | null;
   /** Statements of three requests (a session's lastSeenAt, touched at most once a minute, may add to one). */
   statements: number[];
   /** The same with every page size 2.5 times larger (first: 20 -> 50, first: 5 -> 12). */
@@ -70,7 +73,7 @@ export interface ViewFigure {
 export interface ViewResults {
   connections: number;
   durationS: number;
-  root: { rps: number; p50Ms: number; statements: number[] };
+  root: { rps: number; p50Ms: number; cpuMsPerRequest: number | null; statements: number[] };
   views: ViewFigure[];
 }
 
@@ -85,9 +88,23 @@ const gqlPost: Gql = async (url, query, token) => {
   return (await res.json()) as { errors?: unknown[]; data?: unknown };
 };
 
-async function hammer(url: string, token: string, query: string, connections: number, duration: number) {
+/** CPU time (user + system) a process has used so far, from /proc (null where there is none). */
+function cpuMs(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function hammer(url: string, token: string, query: string, connections: number, duration: number, pid: number | null) {
   const body = JSON.stringify({ query });
   let bodyErrors = 0;
+  const cpuBefore = cpuMs(pid);
   const result = await autocannon({
     url: `${url}/graphql`,
     method: 'POST',
@@ -108,8 +125,14 @@ async function hammer(url: string, token: string, query: string, connections: nu
       },
     ],
   });
+  const cpuAfter = cpuMs(pid);
   const latency = result.latency as unknown as Record<string, number>;
   return {
+    /** Server CPU per request: unlike latency, barely inflated by other load on the machine. */
+    cpuMsPerRequest:
+      cpuBefore === null || cpuAfter === null || !result.requests.total
+        ? null
+        : Math.round(((cpuAfter - cpuBefore) / result.requests.total) * 100) / 100,
     rps: Math.round(result.requests.average * 10) / 10,
     p50Ms: latency.p50!,
     errors: result.errors + result.non2xx + result.timeouts + bodyErrors,
@@ -149,6 +172,8 @@ export async function resellerViews(
   env: Record<string, string>,
   options: Pick<BenchOptions, 'connections' | 'duration'>,
   log: (line: string) => void = () => undefined,
+  /** The server's process id, for its CPU time per request (/proc). */
+  pid: number | null = null,
 ): Promise<ViewResults> {
   const views = viewQueries();
   for (const { name, query } of [{ name: 'root page', query: ROOT_PAGE }, ...views]) {
@@ -156,16 +181,24 @@ export async function resellerViews(
     if (res.errors?.length || !res.data) throw new Error(`${name}: ${JSON.stringify(res.errors)}`);
   }
   const duration = options.duration;
-  const rootBefore = await hammer(url, token, ROOT_PAGE, options.connections, duration);
-  log(`root license page: ${rootBefore.rps} req/s, p50 ${rootBefore.p50Ms} ms`);
+  const rootBefore = await hammer(url, token, ROOT_PAGE, options.connections, duration, pid);
+  log(
+    `root license page: ${rootBefore.rps} req/s, p50 ${rootBefore.p50Ms} ms, server CPU ${rootBefore.cpuMsPerRequest ?? 'n/a'} ms per request`,
+  );
   const measured: Awaited<ReturnType<typeof hammer>>[] = [];
   for (const view of views) {
-    const r = await hammer(url, token, view.query, options.connections, duration);
-    log(`${view.name}: ${r.rps} req/s, p50 ${r.p50Ms} ms, errors ${r.errors}`);
+    const r = await hammer(url, token, view.query, options.connections, duration, pid);
+    log(`${view.name}: ${r.rps} req/s, p50 ${r.p50Ms} ms, server CPU ${r.cpuMsPerRequest ?? 'n/a'} ms per request, errors ${r.errors}`);
     measured.push(r);
   }
-  const rootAfter = await hammer(url, token, ROOT_PAGE, options.connections, duration);
-  log(`root license page again: ${rootAfter.rps} req/s, p50 ${rootAfter.p50Ms} ms`);
+  const rootAfter = await hammer(url, token, ROOT_PAGE, options.connections, duration, pid);
+  log(
+    `root license page again: ${rootAfter.rps} req/s, p50 ${rootAfter.p50Ms} ms, server CPU ${rootAfter.cpuMsPerRequest ?? 'n/a'} ms per request`,
+  );
+  const rootCpu =
+    rootBefore.cpuMsPerRequest === null || rootAfter.cpuMsPerRequest === null
+      ? null
+      : (rootBefore.cpuMsPerRequest + rootAfter.cpuMsPerRequest) / 2;
   const rootP50 = (rootBefore.p50Ms + rootAfter.p50Ms) / 2;
   const larger = (query: string) => query.replace(/first: 20\b/g, 'first: 50').replace(/first: 5\b/g, 'first: 12');
   const [rootStatements, ...statements] = await countStatements(env, token, [
@@ -176,12 +209,22 @@ export async function resellerViews(
   return {
     connections: options.connections,
     durationS: duration,
-    root: { rps: Math.round(((rootBefore.rps + rootAfter.rps) / 2) * 10) / 10, p50Ms: rootP50, statements: rootStatements! },
+    root: {
+      rps: Math.round(((rootBefore.rps + rootAfter.rps) / 2) * 10) / 10,
+      p50Ms: rootP50,
+      cpuMsPerRequest: rootCpu === null ? null : Math.round(rootCpu * 100) / 100,
+      statements: rootStatements!,
+    },
     views: views.map((view, i) => ({
       name: view.name,
       rps: measured[i]!.rps,
       p50Ms: measured[i]!.p50Ms,
       ratio: Math.round((measured[i]!.p50Ms / rootP50) * 100) / 100,
+      cpuMsPerRequest: measured[i]!.cpuMsPerRequest,
+      cpuRatio:
+        rootCpu === null || measured[i]!.cpuMsPerRequest === null
+          ? null
+          : Math.round((measured[i]!.cpuMsPerRequest! / rootCpu) * 100) / 100,
       statements: statements[i]!,
       statementsLarger: statements[views.length + i]!,
       errors: measured[i]!.errors,
@@ -193,7 +236,7 @@ export async function resellerViews(
 export function viewFigures(results: ViewResults, label: string) {
   return results.views.map((view) => ({
     figure: `${view.name}, ${label}: p50 ÷ root license page p50`,
-    value: `${view.p50Ms} ÷ ${results.root.p50Ms} ms = ${view.ratio} (${view.rps} req/s; statements per request ${view.statements.join(', ')}, at 2.5x the page size ${view.statementsLarger.join(', ')}; root ${results.root.statements.join(', ')})`,
+    value: `${view.p50Ms} ÷ ${results.root.p50Ms} ms = ${view.ratio} (server CPU per request ${view.cpuMsPerRequest ?? 'n/a'} ÷ ${results.root.cpuMsPerRequest ?? 'n/a'} ms = ${view.cpuRatio ?? 'n/a'}; ${view.rps} req/s; statements per request ${view.statements.join(', ')}, at 2.5x the page size ${view.statementsLarger.join(', ')}; root ${results.root.statements.join(', ')})`,
     goal: '<= 2, statements independent of the page size ([throughput] goal 1; flat in data: compare --scale default and large)',
     met: view.ratio <= 2 && view.errors === 0 && Math.min(...view.statements) === Math.min(...view.statementsLarger),
     data: { ...view, rootP50Ms: results.root.p50Ms },
@@ -243,13 +286,17 @@ async function main(): Promise<void> {
     };
     server = await startServerProcess('app', join(__dirname, 'serve-app.js'), env, startScriptNodeFlags(resolve(__dirname, '../../..')));
     const token = await signIn(server.url);
-    const results = await resellerViews(server.url, token, env, options, console.log);
-    console.log(`\n| view (${engine}, scale ${options.scale.name}) | p50 ÷ root p50 | req/s | statements |`);
-    console.log('| --- | --- | --- | --- |');
-    console.log(`| root license page | ${results.root.p50Ms} ms | ${results.root.rps} | ${results.root.statements.join(', ')} |`);
+    const results = await resellerViews(server.url, token, env, options, console.log, server.pid);
+    console.log(
+      `\n| view (${engine}, scale ${options.scale.name}) | p50 ÷ root p50 | server CPU per request ÷ root | req/s | statements |`,
+    );
+    console.log('| --- | --- | --- | --- | --- |');
+    console.log(
+      `| root license page | ${results.root.p50Ms} ms | ${results.root.cpuMsPerRequest} ms | ${results.root.rps} | ${results.root.statements.join(', ')} |`,
+    );
     for (const v of results.views)
       console.log(
-        `| ${v.name} | ${v.p50Ms} ÷ ${results.root.p50Ms} = ${v.ratio} | ${v.rps} | ${v.statements.join(', ')} (pages x2.5: ${v.statementsLarger.join(', ')}) |`,
+        `| ${v.name} | ${v.p50Ms} ÷ ${results.root.p50Ms} = ${v.ratio} | ${v.cpuMsPerRequest} ÷ ${results.root.cpuMsPerRequest} = ${v.cpuRatio} | ${v.rps} | ${v.statements.join(', ')} (pages x2.5: ${v.statementsLarger.join(', ')}) |`,
       );
   } finally {
     await server?.stop();
