@@ -13,9 +13,10 @@ import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
 import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
-import { Reseller } from '../resellers/reseller.entity';
 import { assertCustomerOpen, customerProblems } from '../resellers/reseller-suspension';
-import { generateLicenseKey } from './license-key';
+import { newLicenseRow, type NewLicense } from './license-writes';
+
+export type { NewLicense } from './license-writes';
 import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
 import { License } from './license.entity';
@@ -25,17 +26,6 @@ export interface LicenseFilterData {
   kind?: LicenseKind | null;
   customerId?: string | null;
   expiresBefore?: Date | null;
-}
-
-/** What a new license is made of, checked by the caller (license-rules.ts). */
-export interface NewLicense {
-  kind: LicenseKind;
-  seats: number;
-  validFrom: Date;
-  validUntil: Date;
-  customer: Pick<Customer, 'id' | 'reseller'>;
-  idempotencyOwnerId: string | null;
-  idempotencyKey: string | null;
 }
 
 /** MAX_KEY_ATTEMPTS fresh keys at most when a key collides (120 random bits: practically never). */
@@ -58,21 +48,7 @@ export async function persistNewLicense(
 ): Promise<License> {
   // A batch checks (and locks) each of its customers once, before its rows (createMany, the CSV import).
   if (!options.customerLocked) await assertCustomerOpen(tx, data.customer.id, data.customer.reseller.id);
-  const now = new Date();
-  const license = tx.create(License, {
-    key: generateLicenseKey(),
-    kind: data.kind,
-    seats: data.seats,
-    validFrom: data.validFrom,
-    validUntil: data.validUntil,
-    customer: tx.getReference(Customer, data.customer.id),
-    reseller: tx.getReference(Reseller, data.customer.reseller.id),
-    idempotencyOwnerId: data.idempotencyOwnerId,
-    idempotencyKey: data.idempotencyKey,
-    revokedAt: null,
-    createdAt: now,
-    updatedAt: now,
-  });
+  const license = tx.create(License, newLicenseRow(data));
   await audit(tx, AuditAction.LICENSE_CREATED, target.license(license), by);
   return license;
 }

@@ -1,0 +1,76 @@
+// Bulk writes as set operations: many rows of one table as ONE insert statement whose rows travel as ONE
+// JSON parameter (an array of arrays), unpacked by the database (SQLite json_each, PostgreSQL
+// json_array_elements). Thousands of rows would otherwise be tens of thousands of bind parameters (over
+// SQLite's limit at 2,000 rows of 15 columns, and slow to build for the ORM), and the statement text is
+// the same for every batch of a table. The columns come from the ORM's metadata, so the insert follows
+// the entity; the row type names every column, so the compiler checks that a row is complete.
+import type { EntityManager, EntityMetadata, EntityName, Ref } from '@mikro-orm/core';
+import type { AbstractSqlConnection } from '@mikro-orm/knex';
+import { isPostgres } from './sql';
+
+/** A complete row of an entity: every property (not the methods); a relation by its id. */
+export type InsertRow<T> = {
+  [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]-?: T[K] extends Ref<object> ? string : T[K];
+};
+
+interface Column {
+  property: string;
+  /** Dates go as epoch milliseconds on SQLite (as the ORM stores them) and as ISO 8601 text on PostgreSQL. */
+  time: boolean;
+}
+
+interface TableInsert {
+  columns: Column[];
+  text: string;
+}
+
+const statements = new WeakMap<EntityMetadata, Map<'sqlite' | 'postgresql', TableInsert>>();
+
+function tableInsert(em: EntityManager, entity: EntityName<object>): TableInsert {
+  const meta = em.getMetadata().get(entity);
+  const engine = isPostgres(em) ? 'postgresql' : 'sqlite';
+  let byEngine = statements.get(meta);
+  if (!byEngine) statements.set(meta, (byEngine = new Map()));
+  const cached = byEngine.get(engine);
+  if (cached) return cached;
+  const props = meta.props.filter((p) => p.persist !== false && (p.kind === 'scalar' || p.kind === 'm:1') && p.fieldNames?.length === 1);
+  const columns = props.map((p) => ({ property: p.name, time: p.runtimeType === 'Date' || p.type === 'datetime' }));
+  const names = props.map((p) => `"${p.fieldNames[0]}"`).join(', ');
+  const text =
+    engine === 'postgresql'
+      ? `insert into "${meta.tableName}" (${names}) select ${props
+          .map((p, i) => `(r->>${i})::${p.columnTypes[0]}`)
+          .join(', ')} from json_array_elements(?::json) as r`
+      : `insert into "${meta.tableName}" (${names}) select ${props.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ')} from json_each(?)`;
+  const insert = { columns, text };
+  byEngine.set(engine, insert);
+  return insert;
+}
+
+/**
+ * Inserts the rows in one statement, in `em`'s transaction when it has one. A constraint violation fails
+ * the whole statement (and so the caller's transaction), as the ORM's own multi-row insert would.
+ */
+export async function insertRows<T extends object>(em: EntityManager, entity: EntityName<T>, rows: readonly InsertRow<T>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const { columns, text } = tableInsert(em, entity as EntityName<object>);
+  const postgres = isPostgres(em);
+  const values = rows.map((row) =>
+    columns.map(({ property, time }) => {
+      const value = (row as Record<string, unknown>)[property];
+      if (value === undefined) throw new Error(`insertRows: ${property} is missing`);
+      if (time && value instanceof Date) return postgres ? value.toISOString() : value.getTime();
+      return value;
+    }),
+  );
+  const connection = em.getConnection() as AbstractSqlConnection;
+  await connection.execute(text, [JSON.stringify(values)], 'run', em.getTransactionContext());
+}
+
+/**
+ * A list of values as a subquery for `in (...)`: one JSON parameter however many values there are (and so
+ * one statement text, whatever the batch size).
+ */
+export function jsonValues(em: EntityManager): string {
+  return isPostgres(em) ? '(select value from json_array_elements_text(?::json))' : '(select value from json_each(?))';
+}
