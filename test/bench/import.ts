@@ -186,7 +186,11 @@ async function timeInserts(orm: Orm, count: number, customers: { id: string; res
  * The import figure: `rows` rows through the CLI, then the same number of rows as plain multi-row inserts
  * and as writes.ts's JSON inserts, on the database `env` describes (already migrated and seeded).
  */
-export async function importThroughput(env: Record<string, string>, rows: number, log: (line: string) => void = () => undefined): Promise<ImportFigures> {
+export async function importThroughput(
+  env: Record<string, string>,
+  rows: number,
+  log: (line: string) => void = () => undefined,
+): Promise<ImportFigures> {
   const config = loadConfig(env);
   const orm = await openOrm(config.database);
   const dir = mkdtempSync(join(tmpdir(), 'lp-import-'));
@@ -198,9 +202,16 @@ export async function importThroughput(env: Record<string, string>, rows: number
       )) as { id: string; reseller_id: string }[];
     if (customers.length === 0) throw new Error('import bench: no customer of an open reseller');
     const file = join(dir, 'import.csv');
-    await writeCsv(file, rows, customers.map((c) => c.id), randomBytes(4).toString('hex'));
+    await writeCsv(
+      file,
+      rows,
+      customers.map((c) => c.id),
+      randomBytes(4).toString('hex'),
+    );
     const run = await runImport(env, file, rows);
-    log(`import-licenses: ${rows} rows in ${Math.round(run.importMs)} ms (${Math.round(run.wallMs)} ms with process start-up), peak RSS ${run.peakRssMb} MB`);
+    log(
+      `import-licenses: ${rows} rows in ${Math.round(run.importMs)} ms (${Math.round(run.wallMs)} ms with process start-up), peak RSS ${run.peakRssMb} MB`,
+    );
     const targets = customers.map((c) => ({ id: c.id, resellerId: c.reseller_id }));
     const plainInsertMs = await timeInserts(orm, rows, targets, false);
     const jsonInsertMs = await timeInserts(orm, rows, targets, true);
