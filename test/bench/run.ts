@@ -19,6 +19,7 @@ import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { webhookThroughput } from './webhooks';
+import { importFigure, importThroughput } from './import';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -594,6 +595,11 @@ async function main(): Promise<void> {
       `createLicenses: ${bulk.rows} rows at ${bulk.appRowsPerSecond} rows/s; the same rows as multi-row inserts: ${bulk.baselineRowsPerSecond} rows/s (ratio ${bulkRatio})`,
     );
 
+    log(
+      `\n## CSV import: ${options.importRows} rows through import-licenses, against the database's own multi-row inserts of the same rows`,
+    );
+    const imported = await importThroughput(env, options.importRows, log);
+
     log('\n## Webhooks: 1,000 license creations to 1,000 signed deliveries (in-process server, worker on, local receiver)');
     const hooks = await webhookThroughput(env, adminToken, bulkRun.customers, gqlData);
     log(
@@ -654,6 +660,7 @@ async function main(): Promise<void> {
         met: bulk.appRowsPerSecond >= bulkGoal,
         data: { ...bulk, ratio: bulkRatio },
       },
+      importFigure(imported, engineLabel),
       {
         figure: `${hooks.messages} license creations (createLicenses, 10 x 100) to ${hooks.messages} signed webhook deliveries, ${engineLabel} (÷ the same POSTs sent bare)`,
         value: `${round1(hooks.totalMs / 1000)} s from the first call to the last delivery (${round1(hooks.createMs / 1000)} s creating, ${round1(hooks.drainMs / 1000)} s more to deliver) ÷ ${round1(hooks.bareMs / 1000)} s = ${round2(hooks.totalMs / hooks.bareMs)}`,

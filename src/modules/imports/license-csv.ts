@@ -328,7 +328,6 @@ async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Pr
         tx,
         customers.map((customer) => ({ id: customer.id, resellerId: customer.reseller.id })),
       );
-      const now = new Date();
       const results: RowResult[] = [];
       const licenses: InsertRow<License>[] = [];
       for (const row of rows) {
@@ -337,7 +336,7 @@ async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Pr
           results.push(errorRow(row.line, problem));
           continue;
         }
-        const license = newLicenseRow({ ...row, idempotencyOwnerId: IMPORT_OWNER }, now);
+        const license = newLicenseRow({ ...row, idempotencyOwnerId: IMPORT_OWNER });
         licenses.push(license);
         results.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
       }
