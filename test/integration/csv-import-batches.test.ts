@@ -178,7 +178,7 @@ describe('CSV import in batches', function () {
     expect([await fork().count(AuditEvent), await fork().count(WebhookEvent)]).to.deep.equal([eventCount, messageCount]);
   });
 
-  it('reads the file as it arrives: each batch is reported before the rest of the file is read', async () => {
+  it('reads the file as it arrives: each batch is reported before more than the next batch is read', async () => {
     const tag = unique();
     const rowsTotal = 50;
     let pulled = 0;
@@ -203,8 +203,8 @@ describe('CSV import in batches', function () {
     });
     expect(summary.created).to.equal(rowsTotal);
     expect(aheadAtReport).to.have.length(5);
-    // Never more read than one batch plus one chunk beyond what was reported.
-    for (const ahead of aheadAtReport) expect(ahead).to.be.at.most(3);
+    // Never more read than the next batch (parsed while this one is written) plus one chunk beyond what was reported.
+    for (const ahead of aheadAtReport) expect(ahead).to.be.at.most(10 + 3);
     expect(aheadAtReport.slice(0, -1).every((ahead) => ahead >= 0)).to.equal(true);
   });
 

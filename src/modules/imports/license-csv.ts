@@ -211,8 +211,8 @@ export async function importLicenses(
   }
   const size = options.batchSize ?? IMPORT_BATCH;
   const summary: ImportSummary = { rows: 0, created: 0, existing: 0, failed: 0 };
-  const flush = async (records: CsvRecord[]) => {
-    const results = await importBatch(em, records, run);
+  const settle = async (batch: ParsedBatch) => {
+    const results = await importBatch(em, batch, run);
     for (const r of results) {
       if (r.status === 'created') summary.created++;
       else if (r.status === 'exists') summary.existing++;
@@ -222,17 +222,34 @@ export async function importLicenses(
     await options.onRows?.(results);
     options.onProgress?.(summary.rows);
   };
-  let batch: CsvRecord[] = [];
-  for await (const records of readCsvRecords(typeof source === 'string' ? toAsync(source) : source)) {
-    for (const record of records) {
-      batch.push(record);
-      if (batch.length === size) {
-        await flush(batch);
-        batch = [];
+  // One batch in the database while the next is read and parsed (the database works in its own thread or
+  // process): the batches still reach the database, and their reports the caller, one after the other.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async (records: CsvRecord[]) => {
+    const batch = parseBatch(records, run);
+    const previous = inFlight;
+    inFlight = previous.then(() => settle(batch));
+    // Awaited below or at the end; a failure meanwhile is not an unhandled rejection.
+    inFlight.catch(() => undefined);
+    await previous;
+  };
+  try {
+    let batch: CsvRecord[] = [];
+    for await (const records of readCsvRecords(typeof source === 'string' ? toAsync(source) : source)) {
+      for (const record of records) {
+        batch.push(record);
+        if (batch.length === size) {
+          await flush(batch);
+          batch = [];
+        }
       }
     }
+    if (batch.length > 0) await flush(batch);
+  } finally {
+    // Also when reading failed: nothing is left running against the database.
+    await inFlight.catch(() => undefined);
   }
-  if (batch.length > 0) await flush(batch);
+  await inFlight;
   return summary;
 }
 
@@ -240,8 +257,14 @@ async function* toAsync(text: string): AsyncGenerator<string> {
   yield text;
 }
 
-/** One batch of records: their report rows in line order. */
-async function importBatch(em: EntityManager, records: CsvRecord[], run: ImportRun): Promise<RowResult[]> {
+interface ParsedBatch {
+  /** The rows that failed to parse, reported as they are. */
+  results: RowResult[];
+  parsed: ParsedRow[];
+}
+
+/** A batch's records checked like createLicense's arguments (no database needed). */
+function parseBatch(records: CsvRecord[], run: ImportRun): ParsedBatch {
   const results: RowResult[] = [];
   const parsed: ParsedRow[] = [];
   for (const { line, record, problem } of records) {
@@ -252,6 +275,11 @@ async function importBatch(em: EntityManager, records: CsvRecord[], run: ImportR
       results.push(errorRow(line, error));
     }
   }
+  return { results, parsed };
+}
+
+/** One parsed batch through the database: its report rows in line order. */
+async function importBatch(em: EntityManager, { results, parsed }: ParsedBatch, run: ImportRun): Promise<RowResult[]> {
   const ready: ReadyRow[] = [];
   if (parsed.length > 0) {
     const candidates = await findCandidates(
