@@ -68,9 +68,13 @@ export async function insertRows<T extends object>(em: EntityManager, entity: En
 }
 
 /**
- * A list of values as a subquery for `in (...)`: one JSON parameter however many values there are (and so
- * one statement text, whatever the batch size).
+ * `column` is one of a list of values, the list as ONE JSON parameter however many values it holds (one
+ * statement text whatever the batch size). On PostgreSQL as `= any(array(...))`, an index condition on the
+ * column whatever the planner believes of the table's size (an `in (subquery)` may turn into a scan of every
+ * row of the leading column's value joined by hash, which grows with the table while its statistics lag).
  */
-export function jsonValues(em: EntityManager): string {
-  return isPostgres(em) ? '(select value from json_array_elements_text(?::json))' : '(select value from json_each(?))';
+export function inJsonList(em: EntityManager, column: string): string {
+  return isPostgres(em)
+    ? `${column} = any(array(select json_array_elements_text(?::json)))`
+    : `${column} in (select value from json_each(?))`;
 }

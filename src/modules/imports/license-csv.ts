@@ -11,7 +11,7 @@
 // spreadsheet would run as a formula are written with a leading `'` and read back without it.
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { createHash } from 'node:crypto';
-import { jsonValues, type InsertRow } from '../../db/writes';
+import { inJsonList, type InsertRow } from '../../db/writes';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { customerProblems, resellerSuspended } from '../resellers/reseller-suspension';
 import type { License } from '../licenses/license.entity';
@@ -103,10 +103,9 @@ const isSet = (value: unknown) => value !== null && value !== undefined;
  */
 async function findCandidates(em: EntityManager, refs: string[], resellerIds: string[]): Promise<Candidates> {
   const connection = em.getConnection();
-  const list = jsonValues(em);
   const rows = (await connection.execute(
-    `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where c.id in ${list}` +
-      ` union all select null, null, r.id, r.suspended_at from reseller r where r.id in ${list}`,
+    `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.id')}` +
+      ` union all select null, null, r.id, r.suspended_at from reseller r where ${inJsonList(em, 'r.id')}`,
     [JSON.stringify(refs), JSON.stringify(resellerIds)],
   )) as CustomerRow[];
   const found: Candidates = { byId: new Map(), byName: new Map(), resellers: new Map() };
@@ -122,7 +121,7 @@ async function findCandidates(em: EntityManager, refs: string[], resellerIds: st
   const names = refs.filter((ref) => !found.byId.has(ref));
   if (names.length > 0) {
     const named = (await connection.execute(
-      `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where c.name in ${list}`,
+      `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.name')}`,
       [JSON.stringify(names)],
     )) as CustomerRow[];
     for (const row of named) {
@@ -174,7 +173,7 @@ function resolveRow(row: ParsedRow, candidates: Candidates): Candidate {
 async function existingByKey(em: EntityManager, keys: string[]): Promise<Map<string, { id: string; key: string }>> {
   const rows = (await em
     .getConnection()
-    .execute(`select id, key, idempotency_key from license where idempotency_owner_id = ? and idempotency_key in ${jsonValues(em)}`, [
+    .execute(`select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`, [
       IMPORT_OWNER,
       JSON.stringify(keys),
     ])) as { id: string; key: string; idempotency_key: string }[];
