@@ -11,6 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { AuditEvent } from '../../src/modules/audit/audit-event.entity';
 import type { Customer } from '../../src/modules/customers/customer.entity';
+import { CsvFormatError } from '../../src/modules/imports/csv-cells';
 import { IMPORT_BATCH, importLicenses, type RowResult } from '../../src/modules/imports/license-csv';
 import { License } from '../../src/modules/licenses/license.entity';
 import type { Reseller } from '../../src/modules/resellers/reseller.entity';
@@ -176,6 +177,27 @@ describe('CSV import in batches', function () {
     const again = await importText(text, { batchSize: 5 });
     expect(again.rows.map((r) => r.status)).to.deep.equal(['exists', 'error', 'exists', 'exists', 'exists', 'exists']);
     expect([await fork().count(AuditEvent), await fork().count(WebhookEvent)]).to.deep.equal([eventCount, messageCount]);
+  });
+
+  it('a CSV syntax error further down stops the import there: the batches before it are imported and reported, a re-run of the fixed file completes it', async () => {
+    const tag = unique();
+    const good = [0, 1, 2, 3, 4, 5].map((i) => line(acme.id, 1, `syntax-${tag}-${i}`)).join('');
+    const reported: RowResult[] = [];
+    let failure: unknown;
+    try {
+      await importLicenses(fork(), HEADER + good + `${acme.id},MDM,1,2026-01-01,2027-01-01,"unclosed\n`, {
+        batchSize: 2,
+        onRows: (batch) => void reported.push(...batch),
+      });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).to.be.instanceOf(CsvFormatError);
+    expect((failure as Error).message).to.match(/^the file is not valid CSV: /);
+    expect(reported.map((r) => r.status)).to.deep.equal(Array(6).fill('created'));
+    expect(await fork().count(License, { idempotencyKey: { $like: `syntax-${tag}-%` } })).to.equal(6);
+    const again = await importText(HEADER + good + line(acme.id, 1, `syntax-${tag}-6`), { batchSize: 2 });
+    expect(again.rows.map((r) => r.status)).to.deep.equal([...Array(6).fill('exists'), 'created']);
   });
 
   it('reads the file as it arrives: each batch is reported before more than the next batch is read', async () => {
