@@ -7,7 +7,7 @@
 // split to stay under SQLite's bound), and (b) through src/db/writes.ts (one statement per table with
 // one JSON parameter), both in transactions of the import's batch size.
 //
-// Standalone: node dist/test/bench/import.js --rows 50000 [--db postgres://...] [--scale small|default]
+// Standalone: node dist/test/bench/import.js --rows 50000 [--db postgres://...] [--scale small|default] [--no-baselines]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -190,6 +190,7 @@ export async function importThroughput(
   env: Record<string, string>,
   rows: number,
   log: (line: string) => void = () => undefined,
+  options: { baselines?: boolean } = {},
 ): Promise<ImportFigures> {
   const config = loadConfig(env);
   const orm = await openOrm(config.database);
@@ -213,8 +214,10 @@ export async function importThroughput(
       `import-licenses: ${rows} rows in ${Math.round(run.importMs)} ms (${Math.round(run.wallMs)} ms with process start-up), peak RSS ${run.peakRssMb} MB`,
     );
     const targets = customers.map((c) => ({ id: c.id, resellerId: c.reseller_id }));
-    const plainInsertMs = await timeInserts(orm, rows, targets, false);
-    const jsonInsertMs = await timeInserts(orm, rows, targets, true);
+    // Without baselines (a long run for the RSS figure alone): NaN.
+    const baselines = options.baselines ?? true;
+    const plainInsertMs = baselines ? await timeInserts(orm, rows, targets, false) : NaN;
+    const jsonInsertMs = baselines ? await timeInserts(orm, rows, targets, true) : NaN;
     const perSecond = (ms: number) => Math.round(rows / (ms / 1000));
     const figures: ImportFigures = {
       rows,
@@ -284,7 +287,7 @@ async function main(): Promise<void> {
     } finally {
       await orm.close(true);
     }
-    const figures = await importThroughput(env, rows, (line) => console.log(line));
+    const figures = await importThroughput(env, rows, (line) => console.log(line), { baselines: !args.includes('--no-baselines') });
     console.log(JSON.stringify(figures));
   } finally {
     if (db) {
