@@ -11,6 +11,7 @@
 // spreadsheet would run as a formula are written with a leading `'` and read back without it.
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { createHash } from 'node:crypto';
+import { isPostgres } from '../../db/sql';
 import { inJsonList, type InsertRow } from '../../db/writes';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { customerProblems, resellerSuspended } from '../resellers/reseller-suspension';
@@ -169,14 +170,24 @@ function resolveRow(row: ParsedRow, candidates: Candidates): Candidate {
   });
 }
 
-/** The licenses this import created earlier under these keys (one statement). */
+/**
+ * The licenses this import created earlier under these keys (one statement). On PostgreSQL one unique-index
+ * probe per key (a lateral subquery with a limit is never flattened into a join): a plan the statistics
+ * could pick instead (a scan of the license table testing each row against the whole list, or hashing the
+ * import's every license) grows with the table.
+ */
 async function existingByKey(em: EntityManager, keys: string[]): Promise<Map<string, { id: string; key: string }>> {
-  const rows = (await em
-    .getConnection()
-    .execute(`select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`, [
-      IMPORT_OWNER,
-      JSON.stringify(keys),
-    ])) as { id: string; key: string; idempotency_key: string }[];
+  const connection = em.getConnection();
+  const rows = (await (isPostgres(em)
+    ? connection.execute(
+        'select l.id, l.key, l.idempotency_key from json_array_elements_text(?::json) as k(value) cross join lateral' +
+          ' (select id, key, idempotency_key from license where idempotency_owner_id = ? and idempotency_key = k.value limit 1) l',
+        [JSON.stringify(keys), IMPORT_OWNER],
+      )
+    : connection.execute(
+        `select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`,
+        [IMPORT_OWNER, JSON.stringify(keys)],
+      ))) as { id: string; key: string; idempotency_key: string }[];
   return new Map(rows.map((row) => [row.idempotency_key, { id: row.id, key: row.key }]));
 }
 
