@@ -63,8 +63,34 @@ export async function insertRows<T extends object>(em: EntityManager, entity: En
       return value;
     }),
   );
+  await bound(em, text, [JSON.stringify(values)]);
+}
+
+/**
+ * Runs a statement with its parameters bound (the ORM's `execute` would inline them into the SQL text:
+ * megabytes of JSON escaped, copied and parsed again as a literal), in `em`'s transaction when it has
+ * one; errors converted like the ORM's (a unique violation is UniqueConstraintViolationException), and
+ * reported to its query logger like every other statement.
+ */
+export async function bound<R = Record<string, unknown>>(em: EntityManager, text: string, params: unknown[]): Promise<R[]> {
   const connection = em.getConnection() as AbstractSqlConnection;
-  await connection.execute(text, [JSON.stringify(values)], 'run', em.getTransactionContext());
+  const query = connection.getKnex().raw(text, params as never[]);
+  const ctx = em.getTransactionContext();
+  if (ctx) void query.transacting(ctx);
+  const started = Date.now();
+  let result: unknown;
+  try {
+    result = await query;
+  } catch (error) {
+    throw em
+      .getPlatform()
+      .getExceptionConverter()
+      .convertException(error as Error);
+  }
+  // knex answers with pg's result ({ rows }) on PostgreSQL and the rows themselves on SQLite.
+  const rows = (Array.isArray(result) ? result : ((result as { rows?: R[] }).rows ?? [])) as R[];
+  em.config.getLogger().logQuery({ query: text, took: Date.now() - started, results: rows.length, level: 'info' });
+  return rows;
 }
 
 /**

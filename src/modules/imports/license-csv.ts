@@ -12,7 +12,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { createHash } from 'node:crypto';
 import { isPostgres } from '../../db/sql';
-import { inJsonList, type InsertRow } from '../../db/writes';
+import { bound, inJsonList, type InsertRow } from '../../db/writes';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
 import { customerProblems, resellerSuspended } from '../resellers/reseller-suspension';
 import type { License } from '../licenses/license.entity';
@@ -103,8 +103,8 @@ const isSet = (value: unknown) => value !== null && value !== undefined;
  * reseller (a second statement, only when the batch names customers).
  */
 async function findCandidates(em: EntityManager, refs: string[], resellerIds: string[]): Promise<Candidates> {
-  const connection = em.getConnection();
-  const rows = (await connection.execute(
+  const rows = (await bound(
+    em,
     `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.id')}` +
       ` union all select null, null, r.id, r.suspended_at from reseller r where ${inJsonList(em, 'r.id')}`,
     [JSON.stringify(refs), JSON.stringify(resellerIds)],
@@ -121,7 +121,8 @@ async function findCandidates(em: EntityManager, refs: string[], resellerIds: st
   }
   const names = refs.filter((ref) => !found.byId.has(ref));
   if (names.length > 0) {
-    const named = (await connection.execute(
+    const named = (await bound(
+      em,
       `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.name')}`,
       [JSON.stringify(names)],
     )) as CustomerRow[];
@@ -177,17 +178,17 @@ function resolveRow(row: ParsedRow, candidates: Candidates): Candidate {
  * import's every license) grows with the table.
  */
 async function existingByKey(em: EntityManager, keys: string[]): Promise<Map<string, { id: string; key: string }>> {
-  const connection = em.getConnection();
   const rows = (await (isPostgres(em)
-    ? connection.execute(
+    ? bound(
+        em,
         'select l.id, l.key, l.idempotency_key from json_array_elements_text(?::json) as k(value) cross join lateral' +
           ' (select id, key, idempotency_key from license where idempotency_owner_id = ? and idempotency_key = k.value limit 1) l',
         [JSON.stringify(keys), IMPORT_OWNER],
       )
-    : connection.execute(
-        `select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`,
-        [IMPORT_OWNER, JSON.stringify(keys)],
-      ))) as { id: string; key: string; idempotency_key: string }[];
+    : bound(em, `select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`, [
+        IMPORT_OWNER,
+        JSON.stringify(keys),
+      ]))) as { id: string; key: string; idempotency_key: string }[];
   return new Map(rows.map((row) => [row.idempotency_key, { id: row.id, key: row.key }]));
 }
 
