@@ -1,7 +1,7 @@
 // Operator commands: `npm run cli -- <command> [options]`. One-line errors and a non-zero exit on failure.
 import '../threadpool';
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { createReadStream, fstatSync, statSync, type ReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadDotEnv } from '../config';
 import { migrate, openOrm } from '../db/orm';
@@ -9,7 +9,7 @@ import { tightenFolder } from '../common/private-files';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
 import { CsvFormatError } from '../modules/imports/csv-cells';
-import { importLicenses, reportCsv } from '../modules/imports/license-csv';
+import { importLicenses, REPORT_HEADER, reportLines } from '../modules/imports/license-csv';
 import { exportLicenses } from '../modules/imports/license-export';
 import { createServices, type Services } from '../services';
 import { deactivateUser, reactivateUser, reinstateReseller, suspendReseller } from './access';
@@ -34,6 +34,20 @@ exit codes: 0 done (also when there was nothing to change), 1 error (one line on
 
 export class UsageError extends Error {}
 
+/** The file as a stream, once it is open (a missing or unreadable file fails here, not while reading). */
+function openForReading(path: string): Promise<ReadStream> {
+  return new Promise((resolve, reject) => {
+    const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+    stream.once('open', (fd: number) => {
+      if (fstatSync(fd).isDirectory()) {
+        stream.destroy();
+        reject(new Error('a directory'));
+      } else resolve(stream);
+    });
+    stream.once('error', reject);
+  });
+}
+
 type Command = (args: string[], services: Services) => Promise<void>;
 
 const commands: Record<string, Command> = {
@@ -52,24 +66,36 @@ const commands: Record<string, Command> = {
       strict: true,
     });
     if (!values.file) throw new UsageError('import-licenses needs --file <csv>');
-    let text: string;
+    let file: ReadStream;
     try {
-      text = readFileSync(values.file, 'utf8');
+      file = await openForReading(values.file);
     } catch {
       throw new UsageError(`cannot read ${values.file}`);
     }
+    const { size } = statSync(values.file);
     const started = Date.now();
-    const summary = await importLicenses(services.orm.em.fork(), text, {
+    const write = (text: string) =>
+      process.stdout.write(text) ? undefined : new Promise((resolve) => process.stdout.once('drain', resolve));
+    let headerWritten = false;
+    const progress = (done: number) => {
+      if (done >= 1000)
+        process.stderr.write(`\rprocessed ${done} rows (${Math.round((100 * file.bytesRead) / Math.max(1, size))}% of the file)`);
+    };
+    const summary = await importLicenses(services.orm.em.fork(), file, {
       dryRun: values['dry-run'] ?? false,
       resellerId: values.reseller,
-      onProgress: (done, total) => {
-        if (total >= 1000) process.stderr.write(`\rprocessed ${done}/${total} rows`);
+      // The report goes out batch by batch, as the file is read (the header once the file's own header is known good).
+      onRows: async (rows) => {
+        if (!headerWritten) await write(REPORT_HEADER);
+        headerWritten = true;
+        await write(reportLines(rows));
       },
+      onProgress: progress,
     });
-    process.stdout.write(reportCsv(summary.rows));
+    if (!headerWritten) await write(REPORT_HEADER);
     const seconds = (Date.now() - started) / 1000;
     process.stderr.write(
-      `\n${values['dry-run'] ? 'dry run: ' : ''}${summary.rows.length} rows: ${summary.created} created, ${summary.existing} already there, ` +
+      `${summary.rows >= 1000 ? `\rprocessed ${summary.rows}/${summary.rows} rows` : ''}\n${values['dry-run'] ? 'dry run: ' : ''}${summary.rows} rows: ${summary.created} created, ${summary.existing} already there, ` +
         `${summary.failed} failed (${seconds.toFixed(1)} s)\n`,
     );
     if (summary.failed > 0) process.exitCode = 2;

@@ -1,6 +1,6 @@
 // Object IDs carry a type prefix, so node(id) can tell the type without a lookup and IDs of one type
 // cannot be passed where another is expected.
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from './random-pool';
 
 export const IdPrefix = {
   Reseller: 'rsl',
@@ -20,7 +20,7 @@ export const IdPrefix = {
 export type NodeTypeName = keyof typeof IdPrefix;
 
 export function newId(type: NodeTypeName): string {
-  return `${IdPrefix[type]}_${randomBytes(12).toString('hex')}`;
+  return `${IdPrefix[type]}_${pooledRandomBytes(12).toString('hex')}`;
 }
 
 const ID_SHAPE = /^([a-z]{3})_[0-9a-f]{24}$/;

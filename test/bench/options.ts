@@ -31,6 +31,8 @@ export interface BenchOptions {
   loginClients: number;
   /** JSON result file; default bench-results/<engine>-<scale>-<timestamp>.json. */
   out: string | null;
+  /** Rows of the CSV import figure (import.ts); default 2,000 at small scale, else 50,000. */
+  importRows: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -42,7 +44,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --samples N                    sequential requests for the first/deep page p50 (default 200)
   --deep-page N                  page number of the deep page (default 1000)
   --login-clients N              concurrent login loops (default 4)
-  --out FILE                     JSON result file (default bench-results/<engine>-<scale>-<timestamp>.json)`;
+  --out FILE                     JSON result file (default bench-results/<engine>-<scale>-<timestamp>.json)
+  --import-rows N                rows of the CSV import figure (default 2,000 at small scale, else 50,000)`;
 
 function positiveNumber(name: string, value: string | undefined, integer: boolean): number {
   const n = Number(value);
@@ -63,6 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     deepPage: 1000,
     loginClients: 4,
     out: null,
+    importRows: NaN,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -106,6 +110,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--out':
         options.out = value() ?? null;
         break;
+      case '--import-rows':
+        options.importRows = positiveNumber(flag, value(), true);
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -115,6 +122,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         throw new Error(`unknown option ${arg}\n${USAGE}`);
     }
   }
+  if (Number.isNaN(options.importRows)) options.importRows = options.scale.name === 'small' ? 2_000 : 50_000;
   if (Number.isNaN(options.warmup)) options.warmup = Math.min(3, options.duration);
   return options;
 }

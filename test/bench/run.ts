@@ -20,6 +20,7 @@ import { parseOptions, type BenchOptions } from './options';
 import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { webhookThroughput } from './webhooks';
 import { resellerViews, viewFigures } from './views';
+import { importFigure, importThroughput } from './import';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -598,6 +599,11 @@ async function main(): Promise<void> {
       `createLicenses: ${bulk.rows} rows at ${bulk.appRowsPerSecond} rows/s; the same rows as multi-row inserts: ${bulk.baselineRowsPerSecond} rows/s (ratio ${bulkRatio})`,
     );
 
+    log(
+      `\n## CSV import: ${options.importRows} rows through import-licenses, against the database's own multi-row inserts of the same rows`,
+    );
+    const imported = await importThroughput(env, options.importRows, log);
+
     log('\n## Webhooks: 1,000 license creations to 1,000 signed deliveries (in-process server, worker on, local receiver)');
     const hooks = await webhookThroughput(env, adminToken, bulkRun.customers, gqlData);
     log(
@@ -659,6 +665,7 @@ async function main(): Promise<void> {
         met: bulk.appRowsPerSecond >= bulkGoal,
         data: { ...bulk, ratio: bulkRatio },
       },
+      importFigure(imported, engineLabel),
       {
         figure: `${hooks.messages} license creations (createLicenses, 10 x 100) to ${hooks.messages} signed webhook deliveries, ${engineLabel} (÷ the same POSTs sent bare)`,
         value: `${round1(hooks.totalMs / 1000)} s from the first call to the last delivery (${round1(hooks.createMs / 1000)} s creating, ${round1(hooks.drainMs / 1000)} s more to deliver) ÷ ${round1(hooks.bareMs / 1000)} s = ${round2(hooks.totalMs / hooks.bareMs)}`,

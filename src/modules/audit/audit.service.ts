@@ -8,7 +8,10 @@ import { checkDate } from '../licenses/license-rules';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import type { User } from '../users/user.entity';
-import { recordLicenseEvent, type LicenseFacts, type WebhookEventType } from '../webhooks/webhook-events';
+import { newId } from '../../common/ids';
+import { insertRows, type InsertRow } from '../../db/writes';
+import { WebhookEvent } from '../webhooks/webhook-event.entity';
+import { licenseEventRow, type LicenseFacts, type WebhookEventType } from '../webhooks/webhook-events';
 import { AuditEvent } from './audit-event.entity';
 
 export enum AuditAction {
@@ -210,6 +213,41 @@ export function changesOf<T extends object>(before: T, after: Partial<T>): Chang
   return changes;
 }
 
+/** One event and, for a license event, its webhook message: the one definition of their fields. */
+function eventRows(
+  scope: EventScope,
+  action: AuditAction,
+  t: AuditTarget,
+  by: AuditBy,
+  details: { changes?: Changes; reason?: string | null },
+): { event: InsertRow<AuditEvent>; message: InsertRow<WebhookEvent> | null } {
+  const event: InsertRow<AuditEvent> = {
+    id: newId('AuditEvent'),
+    action,
+    actorId: by.actorId,
+    targetType: t?.type ?? null,
+    targetId: t ? targetIdOf(t) : null,
+    resellerId: scope.resellerId,
+    customerId: scope.customerId,
+    formerResellerId: scope.formerResellerId ?? null,
+    clientAddress: by.clientAddress ?? null,
+    at: new Date(),
+    changes: details.changes && Object.keys(details.changes).length > 0 ? JSON.stringify(details.changes) : null,
+    reason: details.reason ?? null,
+  };
+  const webhookType = WEBHOOK_EVENT_OF[action];
+  const message =
+    webhookType && t?.type === AuditTargetType.License
+      ? licenseEventRow(
+          webhookType,
+          t.facts,
+          { action, changes: details.changes ?? null, reason: details.reason ?? null, formerResellerId: t.formerResellerId ?? null },
+          event.at,
+        )
+      : null;
+  return { event, message };
+}
+
 /**
  * Persists one audit event with the caller's flush or transaction; its scope comes from the target.
  * `details`: what changed (stored as JSON) and the reason given, where there is one. A license event
@@ -222,30 +260,32 @@ export async function audit(
   by: AuditBy,
   details: { changes?: Changes; reason?: string | null } = {},
 ): Promise<AuditEvent> {
-  const scope = await eventScopeOf(em, t);
-  const event = em.create(AuditEvent, {
-    action,
-    actorId: by.actorId,
-    targetType: t?.type ?? null,
-    targetId: t ? targetIdOf(t) : null,
-    resellerId: scope.resellerId,
-    customerId: scope.customerId,
-    formerResellerId: scope.formerResellerId ?? null,
-    clientAddress: by.clientAddress ?? null,
-    at: new Date(),
-    changes: details.changes && Object.keys(details.changes).length > 0 ? JSON.stringify(details.changes) : null,
-    reason: details.reason ?? null,
-  });
-  em.persist(event);
-  const webhookType = WEBHOOK_EVENT_OF[action];
-  if (webhookType && t?.type === AuditTargetType.License) {
-    recordLicenseEvent(
-      em,
-      webhookType,
-      t.facts,
-      { action, changes: details.changes ?? null, reason: details.reason ?? null, formerResellerId: t.formerResellerId ?? null },
-      event.at,
-    );
+  const { event, message } = eventRows(await eventScopeOf(em, t), action, t, by, details);
+  const entity = em.create(AuditEvent, event);
+  em.persist(entity);
+  if (message) em.persist(em.create(WebhookEvent, message));
+  return entity;
+}
+
+export interface AuditEntry {
+  action: AuditAction;
+  target: AuditTarget;
+  by: AuditBy;
+  details?: { changes?: Changes; reason?: string | null };
+}
+
+/**
+ * `audit` for many events at once, as set operations: the events and their webhook messages as one
+ * multi-row insert per table, written now, in `tx` (the caller's transaction: they commit with the change).
+ */
+export async function auditMany(tx: EntityManager, entries: readonly AuditEntry[]): Promise<void> {
+  const events: InsertRow<AuditEvent>[] = [];
+  const messages: InsertRow<WebhookEvent>[] = [];
+  for (const entry of entries) {
+    const { event, message } = eventRows(await eventScopeOf(tx, entry.target), entry.action, entry.target, entry.by, entry.details ?? {});
+    events.push(event);
+    if (message) messages.push(message);
   }
-  return event;
+  await insertRows(tx, AuditEvent, events);
+  await insertRows(tx, WebhookEvent, messages);
 }

@@ -1,24 +1,30 @@
 // CSV import of licenses for operators (npm run cli -- import-licenses; the export is license-export.ts).
-// Import: every row is validated like createLicense; valid rows are created in batches, each batch in
-// one transaction; a bad row is reported and skipped, never taking valid rows with it. Rows are
-// idempotent across runs through their idempotencyKey (derived from the row when the column is empty).
+// Import: the file is read as it arrives and handled in batches; every row is validated like
+// createLicense; valid rows are created with one transaction per batch, as set operations (one statement
+// for the batch's customers, one for its idempotency keys, one multi-row insert each for the licenses,
+// their audit events and their webhook messages); a bad row is reported and skipped, never taking valid
+// rows with it. Each batch's report rows are handed out before the next batch is read, so neither the
+// file nor the report is ever held whole. Rows are idempotent across runs through their idempotencyKey
+// (derived from the row when the column is empty).
 // A customer name resolves only among the customers of the row's reseller (its `reseller` column or
 // --reseller): the same name at another reseller must never receive the license. Cells that a
 // spreadsheet would run as a formula are written with a leading `'` and read back without it.
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { createHash } from 'node:crypto';
+import { isPostgres } from '../../db/sql';
+import { bound, inJsonList, type InsertRow } from '../../db/writes';
 import { AppError, ErrorCode, badInput, isAppError } from '../../errors';
-import { Customer } from '../customers/customer.entity';
-import { Reseller } from '../resellers/reseller.entity';
 import { customerProblems, resellerSuspended } from '../resellers/reseller-suspension';
-import { License } from '../licenses/license.entity';
-import { MAX_KEY_ATTEMPTS, persistNewLicense } from '../licenses/license.service';
+import type { License } from '../licenses/license.entity';
+import { MAX_KEY_ATTEMPTS } from '../licenses/license.service';
+import { insertNewLicenses, newLicenseRow } from '../licenses/license-writes';
 import { stringifyCells } from './csv-cells';
-import { parseRow, readCsvLines, type ParsedRow } from './license-rows';
+import { parseRow, readCsvRecords, type CsvRecord, type ParsedRow } from './license-rows';
 
 /** Imported licenses belong to this caller for idempotency (keys are unique per caller). */
 const IMPORT_OWNER = 'cli:import';
-const BATCH = 500;
+/** Rows per batch (one transaction each): wide enough that per-statement costs vanish, small enough to hold. */
+export const IMPORT_BATCH = 2000;
 
 export type RowStatus = 'created' | 'exists' | 'valid' | 'error';
 
@@ -34,20 +40,45 @@ export interface RowResult {
 }
 
 export interface ImportSummary {
-  rows: RowResult[];
+  rows: number;
   created: number;
   existing: number;
   failed: number;
 }
 
-type ReadyRow = ParsedRow & { customer: Customer; idempotencyKey: string };
+export interface ImportOptions {
+  dryRun?: boolean;
+  now?: Date;
+  resellerId?: string;
+  /** Each batch's report rows, in line order, before the next batch is read (awaited: backpressure). */
+  onRows?: (rows: RowResult[]) => unknown;
+  /** Rows handled so far, after each batch. */
+  onProgress?: (done: number) => void;
+  batchSize?: number;
+}
+
+/** A customer a row's reference can mean, with whether its reseller is suspended. */
+interface Candidate {
+  id: string;
+  name: string;
+  reseller: { id: string };
+}
+
+interface Candidates {
+  byId: Map<string, Candidate>;
+  byName: Map<string, Candidate[]>;
+  /** The resellers of the rows and of the candidates that exist: suspended or not. */
+  resellers: Map<string, { suspended: boolean }>;
+}
+
+type ReadyRow = ParsedRow & { customer: Candidate; idempotencyKey: string };
 
 /**
  * Without a key, the row's own content is its key: re-running the file still creates nothing twice.
  * The customer enters by its id (for a row naming it by id the same text as ever), so "Acme" of two
  * resellers are two licenses, not one.
  */
-function derivedKey(customer: Customer, row: ParsedRow): string {
+function derivedKey(customer: Candidate, row: ParsedRow): string {
   return `row:${createHash('sha256')
     .update([customer.id, ...row.content].join('\u0000'))
     .digest('hex')
@@ -62,33 +93,42 @@ function errorRow(line: number, error: unknown): RowResult {
   throw error;
 }
 
-/** The customers the rows' references can mean: by id, or by exact name at any reseller. */
-async function findCandidates(
-  em: EntityManager,
-  refs: string[],
-): Promise<{ byId: Map<string, Customer>; byName: Map<string, Customer[]> }> {
-  const byId = new Map<string, Customer>();
-  const byName = new Map<string, Customer[]>();
-  const unique = [...new Set(refs)];
-  for (let i = 0; i < unique.length; i += BATCH) {
-    const chunk = new Set(unique.slice(i, i + BATCH));
-    const found = await em.find(Customer, { $or: [{ id: { $in: [...chunk] } }, { name: { $in: [...chunk] } }] });
-    for (const customer of found) {
-      if (chunk.has(customer.id)) byId.set(customer.id, customer);
-      if (chunk.has(customer.name)) byName.set(customer.name, [...(byName.get(customer.name) ?? []), customer]);
-    }
-  }
-  return { byId, byName };
-}
+type CustomerRow = { id: string; name: string | null; reseller_id: string; suspended_at: unknown };
 
-/** The resellers of these ids that exist, each with whether it is suspended (one lookup per BATCH ids). */
-async function resellersByIds(em: EntityManager, ids: string[]): Promise<Map<string, { suspended: boolean }>> {
-  const found = new Map<string, { suspended: boolean }>();
-  const unique = [...new Set(ids)];
-  for (let i = 0; i < unique.length; i += BATCH) {
-    const chunk = unique.slice(i, i + BATCH);
-    for (const r of await em.find(Reseller, { id: { $in: chunk } }, { fields: ['id', 'suspendedAt'] })) {
-      found.set(r.id, { suspended: r.suspendedAt !== null });
+const isSet = (value: unknown) => value !== null && value !== undefined;
+
+/**
+ * The customers the references can mean and the resellers named, in one statement: customers by id and
+ * resellers by id; then, only for references that are no customer's id, customers by exact name at any
+ * reseller (a second statement, only when the batch names customers).
+ */
+async function findCandidates(em: EntityManager, refs: string[], resellerIds: string[]): Promise<Candidates> {
+  const rows = (await bound(
+    em,
+    `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.id')}` +
+      ` union all select null, null, r.id, r.suspended_at from reseller r where ${inJsonList(em, 'r.id')}`,
+    [JSON.stringify(refs), JSON.stringify(resellerIds)],
+  )) as CustomerRow[];
+  const found: Candidates = { byId: new Map(), byName: new Map(), resellers: new Map() };
+  const add = (row: CustomerRow) => {
+    found.resellers.set(row.reseller_id, { suspended: isSet(row.suspended_at) });
+    if (row.name === null) return undefined;
+    return { id: row.id, name: row.name, reseller: { id: row.reseller_id } };
+  };
+  for (const row of rows) {
+    const customer = add(row);
+    if (customer) found.byId.set(customer.id, customer);
+  }
+  const names = refs.filter((ref) => !found.byId.has(ref));
+  if (names.length > 0) {
+    const named = (await bound(
+      em,
+      `select c.id, c.name, c.reseller_id, r.suspended_at from customer c join reseller r on r.id = c.reseller_id where ${inJsonList(em, 'c.name')}`,
+      [JSON.stringify(names)],
+    )) as CustomerRow[];
+    for (const row of named) {
+      const customer = add(row)!;
+      found.byName.set(customer.name, [...(found.byName.get(customer.name) ?? []), customer]);
     }
   }
   return found;
@@ -100,12 +140,8 @@ async function resellersByIds(em: EntityManager, ids: string[]): Promise<Map<str
  * customers only; without a reseller it is refused, since a name alone may mean another reseller's
  * customer (today or after the next customer is created).
  */
-function resolveRow(
-  row: ParsedRow,
-  candidates: { byId: Map<string, Customer>; byName: Map<string, Customer[]> },
-  resellers: ReadonlyMap<string, unknown>,
-): Customer {
-  if (row.resellerId && !resellers.has(row.resellerId)) {
+function resolveRow(row: ParsedRow, candidates: Candidates): Candidate {
+  if (row.resellerId && !candidates.resellers.has(row.resellerId)) {
     throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${row.resellerId}".`, { field: 'reseller' });
   }
   const byId = candidates.byId.get(row.customerRef);
@@ -135,139 +171,237 @@ function resolveRow(
   });
 }
 
+/**
+ * The licenses this import created earlier under these keys (one statement). On PostgreSQL one unique-index
+ * probe per key (a lateral subquery with a limit is never flattened into a join): a plan the statistics
+ * could pick instead (a scan of the license table testing each row against the whole list, or hashing the
+ * import's every license) grows with the table.
+ */
+async function existingByKey(em: EntityManager, keys: string[]): Promise<Map<string, { id: string; key: string }>> {
+  const rows = (await (isPostgres(em)
+    ? bound(
+        em,
+        'select l.id, l.key, l.idempotency_key from json_array_elements_text(?::json) as k(value) cross join lateral' +
+          ' (select id, key, idempotency_key from license where idempotency_owner_id = ? and idempotency_key = k.value limit 1) l',
+        [JSON.stringify(keys), IMPORT_OWNER],
+      )
+    : bound(em, `select id, key, idempotency_key from license where idempotency_owner_id = ? and ${inJsonList(em, 'idempotency_key')}`, [
+        IMPORT_OWNER,
+        JSON.stringify(keys),
+      ]))) as { id: string; key: string; idempotency_key: string }[];
+  return new Map(rows.map((row) => [row.idempotency_key, { id: row.id, key: row.key }]));
+}
+
+/** What a run carries from batch to batch. */
+interface ImportRun {
+  now: Date;
+  resellerOption: string | null;
+  dryRun: boolean;
+  /**
+   * Keys of earlier rows of this file that the database cannot tell about: in a dry run every key (nothing
+   * is written); in a real run the keys whose creation failed (a created row's key is found in the database).
+   * A later row with such a key is "exists", as a repeat of an earlier row.
+   */
+  seen: Set<string>;
+}
+
 export async function importLicenses(
   em: EntityManager,
-  text: string,
-  options: { dryRun?: boolean; now?: Date; resellerId?: string; onProgress?: (done: number, total: number) => void } = {},
+  source: AsyncIterable<Buffer | string> | string,
+  options: ImportOptions = {},
 ): Promise<ImportSummary> {
-  const now = options.now ?? new Date();
-  const resellerOption = options.resellerId ?? null;
+  const run: ImportRun = {
+    now: options.now ?? new Date(),
+    resellerOption: options.resellerId ?? null,
+    dryRun: options.dryRun ?? false,
+    seen: new Set(),
+  };
   // A wrong --reseller fails the file before anything is read or written.
-  if (resellerOption && !(await resellersByIds(em, [resellerOption])).has(resellerOption)) {
-    throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${resellerOption}".`, { field: 'reseller' });
+  if (run.resellerOption && !(await findCandidates(em, [], [run.resellerOption])).resellers.has(run.resellerOption)) {
+    throw new AppError(ErrorCode.NOT_FOUND, `No reseller with the id "${run.resellerOption}".`, { field: 'reseller' });
   }
-  const records = readCsvLines(text);
+  const size = options.batchSize ?? IMPORT_BATCH;
+  const summary: ImportSummary = { rows: 0, created: 0, existing: 0, failed: 0 };
+  const settle = async (batch: ParsedBatch) => {
+    const results = await importBatch(em, batch, run);
+    for (const r of results) {
+      if (r.status === 'created') summary.created++;
+      else if (r.status === 'exists') summary.existing++;
+      else if (r.status === 'error') summary.failed++;
+    }
+    summary.rows += results.length;
+    await options.onRows?.(results);
+    options.onProgress?.(summary.rows);
+  };
+  // One batch in the database while the next is read and parsed (the database works in its own thread or
+  // process): the batches still reach the database, and their reports the caller, one after the other.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async (records: CsvRecord[]) => {
+    const batch = parseBatch(records, run);
+    const previous = inFlight;
+    inFlight = previous.then(() => settle(batch));
+    // Awaited below or at the end; a failure meanwhile is not an unhandled rejection.
+    inFlight.catch(() => undefined);
+    await previous;
+  };
+  try {
+    let batch: CsvRecord[] = [];
+    for await (const records of readCsvRecords(typeof source === 'string' ? toAsync(source) : source)) {
+      for (const record of records) {
+        batch.push(record);
+        if (batch.length === size) {
+          await flush(batch);
+          batch = [];
+        }
+      }
+    }
+    if (batch.length > 0) await flush(batch);
+  } finally {
+    // Also when reading failed: nothing is left running against the database.
+    await inFlight.catch(() => undefined);
+  }
+  await inFlight;
+  return summary;
+}
+
+async function* toAsync(text: string): AsyncGenerator<string> {
+  yield text;
+}
+
+interface ParsedBatch {
+  /** The rows that failed to parse, reported as they are. */
+  results: RowResult[];
+  parsed: ParsedRow[];
+}
+
+/** A batch's records checked like createLicense's arguments (no database needed). */
+function parseBatch(records: CsvRecord[], run: ImportRun): ParsedBatch {
   const results: RowResult[] = [];
   const parsed: ParsedRow[] = [];
-  records.forEach(({ line, record, problem }) => {
+  for (const { line, record, problem } of records) {
     try {
       if (problem) throw badInput(problem);
-      parsed.push(parseRow(record, line, now, resellerOption));
+      parsed.push(parseRow(record, line, run.now, run.resellerOption));
     } catch (error) {
       results.push(errorRow(line, error));
     }
-  });
+  }
+  return { results, parsed };
+}
 
-  const candidates = await findCandidates(
-    em,
-    parsed.map((row) => row.customerRef),
-  );
-  // The rows' reseller column and the candidate customers' resellers, in one lookup.
-  const resellers = await resellersByIds(em, [
-    ...parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])),
-    ...[...candidates.byId.values(), ...[...candidates.byName.values()].flat()].map((customer) => customer.reseller.id),
-  ]);
+/** One parsed batch through the database: its report rows in line order. */
+async function importBatch(em: EntityManager, { results, parsed }: ParsedBatch, run: ImportRun): Promise<RowResult[]> {
   const ready: ReadyRow[] = [];
-  for (const row of parsed) {
-    try {
-      const customer = resolveRow(row, candidates, resellers);
-      // Nothing is imported under a suspended reseller (persistNewLicense checks again in the transaction).
-      if (resellers.get(customer.reseller.id)?.suspended) throw resellerSuspended();
-      ready.push({ ...row, customer, idempotencyKey: row.givenKey ?? derivedKey(customer, row) });
-    } catch (error) {
-      results.push(errorRow(row.line, error));
+  if (parsed.length > 0) {
+    const candidates = await findCandidates(
+      em,
+      [...new Set(parsed.map((row) => row.customerRef))],
+      [...new Set(parsed.flatMap((row) => (row.resellerId ? [row.resellerId] : [])))],
+    );
+    for (const row of parsed) {
+      try {
+        const customer = resolveRow(row, candidates);
+        // Nothing is imported under a suspended reseller (checked again in the transaction).
+        if (candidates.resellers.get(customer.reseller.id)?.suspended) throw resellerSuspended();
+        ready.push({ ...row, customer, idempotencyKey: row.givenKey ?? derivedKey(customer, row) });
+      } catch (error) {
+        results.push(errorRow(row.line, error));
+      }
     }
   }
-
-  let done = 0;
-  // Keys of earlier rows of this file: a repeat is "exists" in a dry run too, whichever batch it is in.
-  const seen = new Set<string>();
-  for (let i = 0; i < ready.length; i += BATCH) {
-    const chunk = ready.slice(i, i + BATCH);
-    const existing = new Map(
-      (await em.find(License, { idempotencyOwnerId: IMPORT_OWNER, idempotencyKey: { $in: chunk.map((r) => r.idempotencyKey) } })).map(
-        (l) => [l.idempotencyKey!, l],
-      ),
-    );
-    const toCreate: typeof chunk = [];
-    for (const row of chunk) {
+  if (ready.length > 0) {
+    const existing = await existingByKey(em, [...new Set(ready.map((r) => r.idempotencyKey))]);
+    // A key repeated within the batch: its first row creates, the others are "exists" (with its license).
+    const firstOfKey = new Map<string, ReadyRow>();
+    const repeats: ReadyRow[] = [];
+    const toCreate: ReadyRow[] = [];
+    for (const row of ready) {
       const found = existing.get(row.idempotencyKey);
       if (found) results.push({ line: row.line, status: 'exists', licenseId: found.id, key: found.key });
-      else if (seen.has(row.idempotencyKey)) results.push({ line: row.line, status: 'exists' });
+      else if (run.seen.has(row.idempotencyKey)) results.push({ line: row.line, status: 'exists' });
+      else if (firstOfKey.has(row.idempotencyKey)) repeats.push(row);
       else {
-        seen.add(row.idempotencyKey);
+        firstOfKey.set(row.idempotencyKey, row);
         toCreate.push(row);
       }
     }
-    if (options.dryRun) {
-      for (const row of toCreate) results.push({ line: row.line, status: 'valid' });
+    const outcome = new Map<string, RowResult>();
+    if (run.dryRun) {
+      for (const row of toCreate) {
+        run.seen.add(row.idempotencyKey);
+        outcome.set(row.idempotencyKey, { line: row.line, status: 'valid' });
+      }
     } else {
-      results.push(...(await createBatch(em, toCreate)));
+      const byLine = new Map(toCreate.map((row) => [row.line, row.idempotencyKey]));
+      for (const result of await createBatch(em, toCreate)) {
+        const key = byLine.get(result.line)!;
+        outcome.set(key, result);
+        if (result.status === 'error') run.seen.add(key);
+      }
     }
-    done += chunk.length;
-    options.onProgress?.(done, ready.length);
+    for (const row of toCreate) results.push(outcome.get(row.idempotencyKey)!);
+    for (const row of repeats) {
+      const first = outcome.get(row.idempotencyKey)!;
+      results.push(
+        first.status === 'created' || first.status === 'exists'
+          ? { line: row.line, status: 'exists', licenseId: first.licenseId, key: first.key }
+          : { line: row.line, status: 'exists' },
+      );
+    }
   }
-
-  results.sort((a, b) => a.line - b.line);
-  return {
-    rows: results,
-    created: results.filter((r) => r.status === 'created').length,
-    existing: results.filter((r) => r.status === 'exists').length,
-    failed: results.filter((r) => r.status === 'error').length,
-  };
+  return results.sort((a, b) => a.line - b.line);
 }
 
+/**
+ * Creates the rows in one transaction: their customers checked (and locked) at once, then one multi-row
+ * insert per table. A customer suspended or transferred since the rows were resolved fails its rows, the
+ * others go on. A unique violation (another import created a row meanwhile, or a key collided) rolls the
+ * batch back and settles its rows one at a time.
+ */
 async function createBatch(em: EntityManager, rows: ReadyRow[], attempt = 0): Promise<RowResult[]> {
   if (rows.length === 0) return [];
   try {
     return await em.fork().transactional(async (tx) => {
-      // The batch's customers are checked (and locked) at once, then the rows go out with one flush.
       const customers = [...new Map(rows.map((row) => [row.customer.id, row.customer])).values()];
       const problems = await customerProblems(
         tx,
         customers.map((customer) => ({ id: customer.id, resellerId: customer.reseller.id })),
       );
-      const [problem] = problems.values();
-      if (problem) throw problem;
-      const created: RowResult[] = [];
+      const results: RowResult[] = [];
+      const licenses: InsertRow<License>[] = [];
       for (const row of rows) {
-        const license = await persistNewLicense(
-          tx,
-          { ...row, idempotencyOwnerId: IMPORT_OWNER },
-          { actorId: null, clientAddress: 'cli:import' },
-          { customerLocked: true },
-        );
-        created.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
+        const problem = problems.get(row.customer.id);
+        if (problem) {
+          results.push(errorRow(row.line, problem));
+          continue;
+        }
+        const license = newLicenseRow({ ...row, idempotencyOwnerId: IMPORT_OWNER });
+        licenses.push(license);
+        results.push({ line: row.line, status: 'created', licenseId: license.id, key: license.key });
       }
-      return created;
+      await insertNewLicenses(tx, licenses, { actorId: null, clientAddress: 'cli:import' });
+      return results;
     });
   } catch (error) {
-    // A customer suspended or transferred since the rows were resolved: that row fails, the others go on.
-    if (isAppError(error)) {
-      if (rows.length === 1) return [errorRow(rows[0]!.line, error)];
+    if (!(error instanceof UniqueConstraintViolationException)) throw error;
+    if (rows.length > 1) {
       const out: RowResult[] = [];
       for (const row of rows) out.push(...(await createBatch(em, [row])));
       return out;
     }
-    if (!(error instanceof UniqueConstraintViolationException)) throw error;
-    if (rows.length === 1) {
-      // Another import created it meanwhile, or its key collided (then a fresh key, like createLicense).
-      const row = rows[0]!;
-      const winner = await em.fork().findOne(License, { idempotencyOwnerId: IMPORT_OWNER, idempotencyKey: row.idempotencyKey });
-      if (winner) return [{ line: row.line, status: 'exists', licenseId: winner.id, key: winner.key }];
-      if (attempt + 1 >= MAX_KEY_ATTEMPTS) throw error;
-      return createBatch(em, rows, attempt + 1);
-    }
-    // Some of the batch exist meanwhile (or a key collided): one row at a time.
-    const out: RowResult[] = [];
-    for (const row of rows) out.push(...(await createBatch(em, [row])));
-    return out;
+    // Another import created it meanwhile, or its key collided (then a fresh key, like createLicense).
+    const row = rows[0]!;
+    const [winner] = (await existingByKey(em.fork(), [row.idempotencyKey])).values();
+    if (winner) return [{ line: row.line, status: 'exists', licenseId: winner.id, key: winner.key }];
+    if (attempt + 1 >= MAX_KEY_ATTEMPTS) throw error;
+    return createBatch(em, rows, attempt + 1);
   }
 }
 
-export function reportCsv(rows: RowResult[]): string {
-  return stringifyCells(
-    rows.map((r) => [r.line, r.status, r.licenseId ?? '', r.key ?? '', r.code ?? '', r.field ?? '', r.message ?? '']),
-    { header: true, columns: ['line', 'status', 'licenseId', 'key', 'code', 'field', 'message'] },
-  );
+/** The report's header line. */
+export const REPORT_HEADER = stringifyCells([['line', 'status', 'licenseId', 'key', 'code', 'field', 'message']]);
+
+/** Report lines (without the header). */
+export function reportLines(rows: RowResult[]): string {
+  return stringifyCells(rows.map((r) => [r.line, r.status, r.licenseId ?? '', r.key ?? '', r.code ?? '', r.field ?? '', r.message ?? '']));
 }

@@ -1,6 +1,6 @@
 // Reading a license CSV file: the columns, the records with the line each starts on, and one row's cells
 // parsed and checked like createLicense's arguments (the customer is resolved later, in license-csv.ts).
-import { parse } from 'csv-parse/sync';
+import { Parser } from 'csv-parse';
 import { LicenseKind } from '../../common/enums';
 import { badInput } from '../../errors';
 import { checkIdempotencyKey, checkKind, checkSeats, checkWindow } from '../licenses/license-rules';
@@ -55,41 +55,72 @@ export function parseRow(record: Record<string, string>, line: number, now: Date
   return { line, customerRef, resellerId: resellerCell || resellerOption, kind, seats, ...window, givenKey, content };
 }
 
+/** A record of the file: the line it starts on (the header is line 1) and its cells by column name. */
+export interface CsvRecord {
+  line: number;
+  record: Record<string, string>;
+  /** Set when the record has more or fewer fields than the header: a bad row, not a bad file. */
+  problem?: string;
+}
+
+/** The transform API under csv-parse's stream (6.1.0, pinned): records pushed synchronously, with its counters. */
+interface CsvParseApi {
+  parse(chunk: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
+  info: { empty_lines: number };
+}
+
 /**
- * Parses the whole file; a missing column or unreadable CSV fails the file before anything is written.
- * Each record comes with the line of the file it starts on (the header is line 1), counting skipped
- * blank lines and line breaks inside quoted fields, so that the report points at the right line. A
- * record with more or fewer fields than the header is one bad row (`problem`), not a bad file.
+ * Reads the file as it arrives: yields its records chunk by chunk (one array per chunk read), so that a
+ * file of any size is never held whole. A missing column or unreadable CSV throws CsvFormatError (a
+ * missing column before any record is yielded). Each record comes with the line of the file it starts
+ * on, counting skipped blank lines (the parser's counter, read as each record is pushed) and line
+ * breaks inside quoted fields (counted in the fields: the parser's own line counter counts a quoted
+ * CRLF twice). A record with more or fewer fields than the header is one bad row (`problem`).
  */
-export function readCsvLines(text: string): { line: number; record: Record<string, string>; problem?: string }[] {
-  let rows: { record: Record<string, string>; raw: string; info: { columns?: unknown[]; error?: { code?: string; record?: unknown[] } } }[];
-  // The header as the parser reads it (quotes and all), names trimmed: the record keys are these names.
-  let header: string[] = [];
-  try {
-    rows = parse(text, {
-      columns: (names: string[]) => (header = names.map((name) => name.trim())),
-      skip_empty_lines: true,
-      bom: true,
-      relax_column_count: true,
-      trim: false,
-      raw: true,
-      info: true,
-    });
-  } catch (error) {
-    throw new CsvFormatError(`the file is not valid CSV: ${(error as Error).message}`);
-  }
-  const missing = REQUIRED_COLUMNS.filter((c) => !header.includes(c));
-  if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
-  // A record's raw text starts with the blank lines skipped before it and ends with its line break.
-  let next = 2;
-  return rows.map(({ record, raw, info }) => {
-    const blank = /^(?:\r\n|\r|\n)*/.exec(raw)![0];
-    const line = next + lineBreaks(blank);
-    next = line + lineBreaks(raw.slice(blank.length));
-    if (info.error?.code === 'CSV_RECORD_INCONSISTENT_COLUMNS') {
-      const fields = info.error.record?.length ?? 0;
-      return { line, record, problem: `The row has ${fields} field(s) where the header has ${info.columns?.length ?? 0}.` };
+export async function* readCsvRecords(source: AsyncIterable<Buffer | string>): AsyncGenerator<CsvRecord[]> {
+  const parser = new Parser({ skip_empty_lines: true, bom: true, relax_column_count: true });
+  const api = (parser as unknown as { api: CsvParseApi }).api;
+  let header: string[] | null = null;
+  // Where each column's cells are: the header's names trimmed; of a name given twice, the last.
+  let positions: [string, number][] = [];
+  let lastLine = 1;
+  let emptyLines = 0;
+  let out: CsvRecord[] = [];
+  const push = (cells: string[]) => {
+    const skipped = api.info.empty_lines - emptyLines;
+    emptyLines = api.info.empty_lines;
+    if (header === null) {
+      header = cells.map((name) => name.trim());
+      const missing = REQUIRED_COLUMNS.filter((c) => !header!.includes(c));
+      if (missing.length) throw new CsvFormatError(`missing column(s): ${missing.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
+      positions = IMPORT_COLUMNS.flatMap((c) => (header!.includes(c) ? [[c, header!.lastIndexOf(c)] as [string, number]] : []));
+      return;
     }
-    return { line, record };
-  });
+    const line = lastLine + 1 + skipped;
+    let breaks = 0;
+    for (const cell of cells) if (cell.includes('\n') || cell.includes('\r')) breaks += lineBreaks(cell);
+    lastLine = line + breaks;
+    const record: Record<string, string> = {};
+    for (const [column, at] of positions) if (at < cells.length) record[column] = cells[at]!;
+    out.push(
+      cells.length === header.length
+        ? { line, record }
+        : { line, record, problem: `The row has ${cells.length} field(s) where the header has ${header.length}.` },
+    );
+  };
+  const feed = (chunk: Buffer | undefined, end: boolean) => {
+    const error = api.parse(chunk, end, push, () => undefined);
+    if (error) throw new CsvFormatError(`the file is not valid CSV: ${error.message}`);
+  };
+  for await (const chunk of source) {
+    feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, false);
+    if (out.length > 0) {
+      yield out;
+      out = [];
+    }
+  }
+  feed(undefined, true);
+  if (header === null)
+    throw new CsvFormatError(`missing column(s): ${REQUIRED_COLUMNS.join(', ')} (expected: ${IMPORT_COLUMNS.join(',')})`);
+  if (out.length > 0) yield out;
 }

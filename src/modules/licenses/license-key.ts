@@ -1,7 +1,7 @@
 // License keys: five groups of five characters from an alphabet without 0/O/1/I, the last character a
 // check character, so that a mistyped or swapped character is recognised. Luhn mod 32 would miss
 // swapping the first and last alphabet characters ("2Z" <-> "Z2"), so the check is computed in GF(32).
-import { randomInt } from 'node:crypto';
+import { pooledRandomBytes } from '../../common/random-pool';
 
 export const KEY_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 const N = KEY_ALPHABET.length;
@@ -30,14 +30,17 @@ export function checkCharacter(payload: string): string {
   return KEY_ALPHABET[timesX(sum)]!;
 }
 
+const GROUP = new RegExp(`.{1,${GROUP_LENGTH}}`, 'g');
+
 function group(chars: string): string {
-  return chars.match(new RegExp(`.{1,${GROUP_LENGTH}}`, 'g'))!.join('-');
+  return chars.match(GROUP)!.join('-');
 }
 
 /** A new random key (120 bits of entropy), e.g. 7KX9M-Q2RTA-... */
 export function generateLicenseKey(): string {
   let payload = '';
-  for (let i = 0; i < GROUPS * GROUP_LENGTH - 1; i++) payload += KEY_ALPHABET[randomInt(N)];
+  // 256 is a multiple of 32: the low five bits of a random byte are a uniform character.
+  for (const byte of pooledRandomBytes(GROUPS * GROUP_LENGTH - 1)) payload += KEY_ALPHABET[byte & (N - 1)];
   return group(payload + checkCharacter(payload));
 }
 

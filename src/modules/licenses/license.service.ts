@@ -14,9 +14,11 @@ import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
 import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
-import { Reseller } from '../resellers/reseller.entity';
 import { assertCustomerOpen, customerProblems } from '../resellers/reseller-suspension';
-import { generateLicenseKey } from './license-key';
+import { insertNewLicenses, newLicenseRow, type NewLicense } from './license-writes';
+import type { InsertRow } from '../../db/writes';
+
+export type { NewLicense } from './license-writes';
 import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
 import { License } from './license.entity';
@@ -28,17 +30,6 @@ export interface LicenseFilterData {
   expiresBefore?: Date | null;
 }
 
-/** What a new license is made of, checked by the caller (license-rules.ts). */
-export interface NewLicense {
-  kind: LicenseKind;
-  seats: number;
-  validFrom: Date;
-  validUntil: Date;
-  customer: Pick<Customer, 'id' | 'reseller'>;
-  idempotencyOwnerId: string | null;
-  idempotencyKey: string | null;
-}
-
 /** MAX_KEY_ATTEMPTS fresh keys at most when a key collides (120 random bits: practically never). */
 export const MAX_KEY_ATTEMPTS = 4;
 
@@ -47,9 +38,9 @@ const MAX_CUSTOMER_MOVES = 3;
 
 /**
  * A new license with a fresh key, of the customer and the customer's reseller, and its LICENSE_CREATED
- * audit event, both persisted in `tx` (the caller's transaction). The one way licenses are made: by the
- * API and by the CSV import. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED). Nothing is written
- * until the caller's flush, so that a batch of them is one multi-row insert per table.
+ * audit event (and webhook message), persisted in `tx` (the caller's transaction) with its flush: createLicense's
+ * one license. Batches (createLicenses, the CSV import) insert rows of the same newLicenseRow with
+ * insertNewLicenses instead. Under a suspended reseller: FORBIDDEN (RESELLER_SUSPENDED).
  */
 export async function persistNewLicense(
   tx: EntityManager,
@@ -59,21 +50,7 @@ export async function persistNewLicense(
 ): Promise<License> {
   // A batch checks (and locks) each of its customers once, before its rows (createMany, the CSV import).
   if (!options.customerLocked) await assertCustomerOpen(tx, data.customer.id, data.customer.reseller.id);
-  const now = new Date();
-  const license = tx.create(License, {
-    key: generateLicenseKey(),
-    kind: data.kind,
-    seats: data.seats,
-    validFrom: data.validFrom,
-    validUntil: data.validUntil,
-    customer: tx.getReference(Customer, data.customer.id),
-    reseller: tx.getReference(Reseller, data.customer.reseller.id),
-    idempotencyOwnerId: data.idempotencyOwnerId,
-    idempotencyKey: data.idempotencyKey,
-    revokedAt: null,
-    createdAt: now,
-    updatedAt: now,
-  });
+  const license = tx.create(License, newLicenseRow(data));
   await audit(tx, AuditAction.LICENSE_CREATED, target.license(license), by);
   return license;
 }
@@ -286,8 +263,8 @@ export class LicenseService {
   /**
    * createLicenses: every row authorized, validated and idempotent exactly like `create`, with the same
    * answer row for row, but as set operations: one statement for the caller's earlier idempotency keys,
-   * one for the visible customers, one check (and lock) per distinct customer, and one transaction whose
-   * flush inserts the licenses and their audit events as multi-row inserts. Anything unusual on the way
+   * one for the visible customers, one check (and lock) for all of their resellers, and one transaction that
+   * inserts the licenses, their audit events and their webhook messages as one multi-row insert per table. Anything unusual on the way
    * (a concurrent retry of the same key, a key collision, a customer moved or suspended meanwhile) sends
    * the rows still pending through `create`, one by one, which knows how to settle each of them.
    */
@@ -358,27 +335,24 @@ export class LicenseService {
           [...new Set(creating.map((i) => inputs[i]!.customerId))].map((id) => ({ id, resellerId: customers.get(id)!.reseller.id })),
         );
         const made = new Map<number, License>();
+        const rows: InsertRow<License>[] = [];
         for (const i of creating.filter((row) => !problems.has(inputs[row]!.customerId))) {
           const input = inputs[i]!;
           const row = checked[i]!;
-          made.set(
-            i,
-            await persistNewLicense(
-              tx,
-              {
-                kind: input.kind,
-                seats: row.seats,
-                validFrom: row.validFrom,
-                validUntil: row.validUntil,
-                customer: customers.get(input.customerId)!,
-                idempotencyOwnerId: row.key !== null ? p.userId : null,
-                idempotencyKey: row.key,
-              },
-              { actorId: p.userId, clientAddress },
-              { customerLocked: true },
-            ),
-          );
+          const license = newLicenseRow({
+            kind: input.kind,
+            seats: row.seats,
+            validFrom: row.validFrom,
+            validUntil: row.validUntil,
+            customer: customers.get(input.customerId)!,
+            idempotencyOwnerId: row.key !== null ? p.userId : null,
+            idempotencyKey: row.key,
+          });
+          rows.push(license);
+          made.set(i, tx.create(License, license, { managed: true }));
         }
+        // The licenses, their audit events and their webhook messages: one multi-row insert per table.
+        await insertNewLicenses(tx, rows, { actorId: p.userId, clientAddress });
         return made;
       });
     } catch (error) {

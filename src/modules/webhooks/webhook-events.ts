@@ -2,6 +2,8 @@
 // recordLicenseEvent for every license event it records, in the same unit of work, so that a message
 // commits with its change or not at all.
 import type { EntityManager } from '@mikro-orm/core';
+import { newId } from '../../common/ids';
+import type { InsertRow } from '../../db/writes';
 import { licenseStatus, type License } from '../licenses/license.entity';
 import { WebhookEvent } from './webhook-event.entity';
 
@@ -58,6 +60,31 @@ export interface LicenseEventDetails {
   formerResellerId?: string | null;
 }
 
+/**
+ * One message as a row: the one definition of its fields, for recordLicenseEvent (one event, through the
+ * unit of work) and for the bulk writes (auditMany: many events as one multi-row insert).
+ */
+export function licenseEventRow(
+  type: WebhookEventType,
+  license: LicenseFacts,
+  details: LicenseEventDetails = {},
+  now = new Date(),
+): InsertRow<WebhookEvent> {
+  const { formerResellerId = null, ...rest } = details;
+  const data: Record<string, unknown> = { license: licenseData(license, now) };
+  for (const [field, value] of Object.entries(rest)) if (value !== undefined && value !== null) data[field] = value;
+  return {
+    id: newId('WebhookEvent'),
+    type,
+    licenseId: license.id,
+    resellerId: license.reseller.id,
+    formerResellerId,
+    data: JSON.stringify(data),
+    createdAt: now,
+    dispatchedAt: null,
+  };
+}
+
 /** Queues one message in `em`'s unit of work (written by the caller's flush or transaction). */
 export function recordLicenseEvent(
   em: EntityManager,
@@ -66,18 +93,7 @@ export function recordLicenseEvent(
   details: LicenseEventDetails = {},
   now = new Date(),
 ): WebhookEvent {
-  const { formerResellerId = null, ...rest } = details;
-  const data: Record<string, unknown> = { license: licenseData(license, now) };
-  for (const [field, value] of Object.entries(rest)) if (value !== undefined && value !== null) data[field] = value;
-  const event = em.create(WebhookEvent, {
-    type,
-    licenseId: license.id,
-    resellerId: license.reseller.id,
-    formerResellerId,
-    data: JSON.stringify(data),
-    createdAt: now,
-    dispatchedAt: null,
-  });
+  const event = em.create(WebhookEvent, licenseEventRow(type, license, details, now));
   em.persist(event);
   return event;
 }
