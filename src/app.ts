@@ -16,6 +16,7 @@ import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
 import { tightenFolder } from './common/private-files';
 import { ErrorCode } from './errors';
 import { queryCostPlugin } from './graphql/cost';
+import { executionOptions } from './graphql/executor';
 import { createFormatError } from './graphql/format-error';
 import { MAX_TOKENS, requestLimitsRule } from './graphql/limits';
 import { buildAppSchema } from './graphql/schema';
@@ -137,7 +138,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   const httpServer = createServer(app);
 
   const apollo = new ApolloServer<Context>({
-    schema,
+    ...executionOptions(schema, config.executor),
     // Set explicitly, never left to NODE_ENV defaults.
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
