@@ -19,7 +19,6 @@ import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { ExecutorName } from '../config';
 import type { Context } from '../context';
 
-
 type Gateway = ApolloServerOptionsWithGateway<Context>['gateway'];
 
 /** A Map used as an LRU: a hit moves the entry to the end, an insert past `max` drops the oldest. */
@@ -69,7 +68,7 @@ export class JitExecutor {
   private compiled(key: string, document: DocumentNode, operationName: string | undefined): Compiled {
     const cached = this.documents.get(key);
     if (cached !== undefined) return cached;
-    let compiled: Compiled = null;
+    let compiled: Compiled;
     try {
       const result = compileQuery(this.schema, document, operationName);
       // Not compiled: graphql-jit answers with errors (an operation it cannot find, a feature it lacks).
@@ -132,31 +131,36 @@ function withGraphQLErrors(result: ExecutionResult): ExecutionResult {
   return { ...result, errors };
 }
 
-/** The Apollo Server options that choose the executor: the schema itself (graphql-js) or a gateway (graphql-jit). */
-export function executionOptions(schema: GraphQLSchema, executor: ExecutorName): { schema: GraphQLSchema } | { gateway: Gateway } {
-  if (executor === 'graphql-js') return { schema };
+/**
+ * The Apollo Server options that choose the executor: the schema itself (graphql-js, exactly as without
+ * this module) or a gateway whose executor is graphql-jit; and the jit executor, for its statistics.
+ */
+export function executionOptions(
+  schema: GraphQLSchema,
+  executor: ExecutorName,
+): { apollo: { schema: GraphQLSchema } | { gateway: Gateway }; jit: JitExecutor | null } {
+  if (executor === 'graphql-js') return { apollo: { schema }, jit: null };
   const jit = new JitExecutor(schema);
-  return {
-    gateway: {
-      async load() {
-        return {
-          schema,
-          executor: async (rc) =>
-            jit.execute({
-              key: rc.queryHash,
-              document: rc.document,
-              operation: rc.operation,
-              operationName: rc.request.operationName ?? undefined,
-              variables: rc.request.variables,
-              context: rc.context as Context,
-            }),
-        };
-      },
-      onSchemaLoadOrUpdate(callback) {
-        callback({ apiSchema: schema, coreSupergraphSdl: '' });
-        return () => undefined;
-      },
-      async stop() {},
+  const gateway: Gateway = {
+    async load() {
+      return {
+        schema,
+        executor: async (rc) =>
+          jit.execute({
+            key: rc.queryHash,
+            document: rc.document,
+            operation: rc.operation,
+            operationName: rc.request.operationName ?? undefined,
+            variables: rc.request.variables,
+            context: rc.context as Context,
+          }),
+      };
     },
+    onSchemaLoadOrUpdate(callback) {
+      callback({ apiSchema: schema, coreSupergraphSdl: '' });
+      return () => undefined;
+    },
+    async stop() {},
   };
+  return { apollo: { gateway }, jit };
 }
