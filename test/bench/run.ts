@@ -19,6 +19,7 @@ import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { webhookThroughput } from './webhooks';
+import { versusFigure, versusPostGraphile } from './postgraphile';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -535,6 +536,18 @@ async function main(): Promise<void> {
       }
     }
 
+    const versus = options.db
+      ? await versusPostGraphile({
+          app,
+          appToken: resellerToken,
+          appQuery: MEASURED_QUERY,
+          env,
+          resellerId: reseller.resellerId!,
+          ...options,
+          log,
+        })
+      : null;
+
     log(`\n## List p99 without and with ${options.loginClients} login loops`);
     const without = await load('without logins', app, resellerToken, options);
     runs.push(without);
@@ -647,6 +660,7 @@ async function main(): Promise<void> {
     const figures: Figure[] = [
       ratioFigure('SQLite', 'sqlite', 0.4),
       ratioFigure('PostgreSQL', 'postgresql', 0.35),
+      versusFigure(versus),
       {
         figure: `createLicenses in calls of ${BULK_ROWS_PER_CALL} rows, ${engineLabel} (÷ the database's own multi-row inserts of the same rows)`,
         value: `${bulk.appRowsPerSecond} rows/s (${bulk.rows} rows) ÷ ${bulk.baselineRowsPerSecond} rows/s = ${bulkRatio}`,
