@@ -9,6 +9,7 @@ import { buildTypeSchema } from '../../src/graphql/schema';
 import { startApp, type App } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { Role } from '../../src/common/enums';
+import { directFieldResolvers } from '../../src/graphql/direct-resolvers';
 import { JitExecutor } from '../../src/graphql/executor';
 import { Lru } from '../../src/graphql/lru';
 import { permissionMap } from '../../src/graphql/permissions';
@@ -211,6 +212,16 @@ describe('graphql-jit answers exactly as graphql-js (GRAPHQL_EXECUTOR)', functio
     } finally {
       for (const undo of restore) undo();
     }
+  });
+});
+
+describe('field resolvers called directly (direct-resolvers.ts)', () => {
+  it("bypasses type-graphql's handler only for resolvers of root, context and info, such as the license page's", async () => {
+    const replaced = directFieldResolvers(await buildTypeSchema());
+    expect(replaced).to.include.members(['License.status', 'License.customer', 'License.reseller']);
+    // Resolvers with arguments keep type-graphql's handler (conversion of args to their classes).
+    expect(replaced).to.not.include.members(['Customer.licenses']);
+    expect(replaced).to.not.include('Reseller.customers');
   });
 });
 
