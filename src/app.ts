@@ -10,12 +10,13 @@ import { getOperationAST, parse } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config';
+import type { Config, ExecutorName } from './config';
 import { createContext, type Context } from './context';
 import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
 import { tightenFolder } from './common/private-files';
 import { ErrorCode } from './errors';
 import { queryCostPlugin } from './graphql/cost';
+import { executionOptions, type JitStats } from './graphql/executor';
 import { createFormatError } from './graphql/format-error';
 import { MAX_TOKENS, requestLimitsRule } from './graphql/limits';
 import { buildAppSchema } from './graphql/schema';
@@ -32,6 +33,8 @@ export const BODY_LIMIT = '1mb';
 
 export interface App {
   services: Services;
+  /** GRAPHQL_EXECUTOR, and graphql-jit's counts of compiled documents and graphql-js fallbacks (null for graphql-js). */
+  executor: { name: ExecutorName; stats: JitStats | null };
   httpServer: Server;
   url: string;
   /** Stops accepting requests, lets in-flight ones finish (bounded), then closes the database. */
@@ -136,8 +139,9 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   app.set('trust proxy', config.trustProxy);
   const httpServer = createServer(app);
 
+  const execution = executionOptions(schema, config.executor);
   const apollo = new ApolloServer<Context>({
-    schema,
+    ...execution.apollo,
     // Set explicitly, never left to NODE_ENV defaults.
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
@@ -152,6 +156,9 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
     validationRules: [requestLimitsRule],
     parseOptions: { maxTokens: MAX_TOKENS },
     formatError: createFormatError({ production: config.production, log }),
+    // Apollo's default indents every response (JSON.stringify with 2 spaces): the same JSON, compact, costs
+    // about half as much CPU on a 50-row page and a third fewer bytes.
+    stringifyResult: (result) => JSON.stringify(result),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       observabilityPlugin(log, metrics),
@@ -236,6 +243,7 @@ export async function startApp(config: Config, options: { log?: Logger; orm?: Or
   let stopping: Promise<void> | undefined;
   return {
     services,
+    executor: { name: config.executor, stats: execution.jit?.stats ?? null },
     httpServer,
     url,
     stop: () =>

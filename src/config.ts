@@ -7,6 +7,10 @@ import { isLocale, type Locale } from './common/locale';
 
 export type DatabaseConfig = { engine: 'sqlite'; path: string } | { engine: 'postgresql'; url: string; schema?: string };
 
+/** How validated GraphQL operations are executed (src/graphql/executor.ts). */
+export type ExecutorName = 'jit' | 'graphql-js';
+export const EXECUTORS: readonly ExecutorName[] = ['jit', 'graphql-js'];
+
 export interface Config {
   production: boolean;
   port: number;
@@ -53,6 +57,8 @@ export interface Config {
   defaultLocale: Locale;
   /** Webhook delivery (FLOWS.md section 12). */
   webhooks: WebhookConfig;
+  /** GRAPHQL_EXECUTOR: jit (default; graphql-jit, compiled per document) or graphql-js (src/graphql/executor.ts). */
+  executor: ExecutorName;
 }
 
 export interface WebhookConfig {
@@ -216,6 +222,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`WEBHOOK_TIMEOUT_SECONDS must be an integer 1..60, got "${env.WEBHOOK_TIMEOUT_SECONDS}"`);
   }
 
+  const executor = (env.GRAPHQL_EXECUTOR ?? '').trim().toLowerCase() || 'jit';
+  if (!(EXECUTORS as readonly string[]).includes(executor)) {
+    throw new ConfigError(`GRAPHQL_EXECUTOR must be jit or graphql-js, got "${env.GRAPHQL_EXECUTOR}"`);
+  }
+
   return {
     production,
     port,
@@ -240,5 +251,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueryCost,
     defaultLocale,
     webhooks: { worker: worker === 'on', timeoutMs: timeoutSeconds * 1000 },
+    executor: executor as ExecutorName,
   };
 }

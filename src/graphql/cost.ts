@@ -13,6 +13,7 @@ import { getNamedType, getVariableValues, GraphQLError, type GraphQLField } from
 import { fieldExtensionsEstimator, getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination';
 import { ErrorCode } from '../errors';
+import { Lru } from './lru';
 
 export const QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX';
 
@@ -63,6 +64,13 @@ function refusal(message: string, extensions: Record<string, unknown>): GraphQLE
   return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, ...extensions, http: { status: 400 } } });
 }
 
+function tooExpensive(cost: number, limit: number): GraphQLError {
+  return refusal(
+    `The request is too expensive: its cost is ${cost}, the limit is ${limit}. Ask for smaller pages or fewer nested connections.`,
+    { reason: QUERY_TOO_COMPLEX, cost, limit },
+  );
+}
+
 /**
  * Refuses a request whose cost exceeds `limit` with BAD_USER_INPUT, reason QUERY_TOO_COMPLEX and the
  * cost and limit in extensions. Runs in didResolveOperation: after validation (so the document is
@@ -70,11 +78,20 @@ function refusal(message: string, extensions: Record<string, unknown>): GraphQLE
  * execution.
  */
 export function queryCostPlugin(limit: number): ApolloServerPlugin {
+  // The cost of an operation without variables depends on its document alone: computed once per
+  // document text (Apollo's query hash) and operation name.
+  const costs = new Lru<string, number>(1000);
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ schema, document, operation, request }) {
+        async didResolveOperation({ schema, document, operation, request, queryHash }) {
           if (!operation) return; // Apollo has already answered a document without a runnable operation.
+          const key = operation.variableDefinitions?.length ? null : `${operation.name?.value ?? ''}\u0000${queryHash}`;
+          const known = key === null ? undefined : costs.get(key);
+          if (known !== undefined) {
+            if (known > limit) throw tooExpensive(known, limit);
+            return;
+          }
           // Variables that do not coerce: execution refuses the request before any resolver runs,
           // with graphql-js's own message, so there is no cost to compute.
           const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});
@@ -94,16 +111,8 @@ export function queryCostPlugin(limit: number): ApolloServerPlugin {
             if (error instanceof GraphQLError) throw refusal(error.message, {});
             throw error;
           }
-          if (cost > limit) {
-            throw refusal(
-              `The request is too expensive: its cost is ${cost}, the limit is ${limit}. Ask for smaller pages or fewer nested connections.`,
-              {
-                reason: QUERY_TOO_COMPLEX,
-                cost,
-                limit,
-              },
-            );
-          }
+          if (key !== null) costs.set(key, cost);
+          if (cost > limit) throw tooExpensive(cost, limit);
         },
       };
     },

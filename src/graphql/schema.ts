@@ -4,6 +4,7 @@ import { applyMiddleware } from 'graphql-middleware';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { directFieldResolvers } from './direct-resolvers';
 import { inputChecks } from './input-checks';
 import { resolvers } from './resolvers';
 import { permissions } from './permissions';
@@ -25,6 +26,8 @@ export async function buildTypeSchema(): Promise<GraphQLSchema> {
 
 export async function buildAppSchema(): Promise<GraphQLSchema> {
   const schema = await buildTypeSchema();
+  // No global middlewares and no auth checker above: field resolvers may be called directly.
+  directFieldResolvers(schema);
   // The first middleware runs first: no hostile value reaches a permission rule or a resolver.
   return applyMiddleware(schema, inputChecks(schema), permissions(schema));
 }

@@ -21,6 +21,7 @@ import { BULK_ROWS_PER_CALL, bulkBaseline, bulkWrites } from './bulk';
 import { webhookThroughput } from './webhooks';
 import { resellerViews, viewFigures } from './views';
 import { importFigure, importThroughput } from './import';
+import { versusFigure, versusPostGraphile } from './postgraphile';
 import { DENSE, seed, seedDenseReseller, type SeededUser, type SeedResult } from './seed';
 import { round1, startScriptNodeFlags, startServerProcess, type RssSummary, type ServerProcess } from './servers';
 
@@ -537,6 +538,18 @@ async function main(): Promise<void> {
       }
     }
 
+    const versus = options.db
+      ? await versusPostGraphile({
+          app,
+          appToken: resellerToken,
+          appQuery: MEASURED_QUERY,
+          env,
+          resellerId: reseller.resellerId!,
+          ...options,
+          log,
+        })
+      : null;
+
     log(`\n## List p99 without and with ${options.loginClients} login loops`);
     const without = await load('without logins', app, resellerToken, options);
     runs.push(without);
@@ -658,6 +671,7 @@ async function main(): Promise<void> {
       ratioFigure('SQLite', 'sqlite', 0.4),
       ratioFigure('PostgreSQL', 'postgresql', 0.35),
       ...viewFigures(views, `${engineLabel}, scale ${options.scale.name}`),
+      versusFigure(versus),
       {
         figure: `createLicenses in calls of ${BULK_ROWS_PER_CALL} rows, ${engineLabel} (÷ the database's own multi-row inserts of the same rows)`,
         value: `${bulk.appRowsPerSecond} rows/s (${bulk.rows} rows) ÷ ${bulk.baselineRowsPerSecond} rows/s = ${bulkRatio}`,
