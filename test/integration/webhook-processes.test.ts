@@ -118,8 +118,18 @@ describe('webhooks across server processes', function () {
     expect(both.map((r) => r.answered)).to.deep.equal([null, 204]);
     expect(both[1]!.id).to.equal(first!.id);
     expect(both[1]!.message.data.license.id).to.equal(license.id);
-    const deliveries = await orm.em.fork().find(WebhookDelivery, { message: first!.id, endpoint: { url: `${receiver.url}/hang` } });
-    expect(deliveries.map((d) => [d.state, d.attempts])).to.deep.equal([['DELIVERED', 1]]);
+    // The receiver answers before the worker records the outcome: wait (bounded) until it is recorded.
+    const recorded = async () =>
+      (await orm.em.fork().find(WebhookDelivery, { message: first!.id, endpoint: { url: `${receiver.url}/hang` } })).map((d) => [
+        d.state,
+        d.attempts,
+      ]);
+    let states = await recorded();
+    for (let tries = 0; tries < 100 && states.some(([state]) => state === 'PENDING'); tries += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+      states = await recorded();
+    }
+    expect(states).to.deep.equal([['DELIVERED', 1]]);
     receiver.respond = () => 204;
   });
 
