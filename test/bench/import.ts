@@ -25,6 +25,7 @@ import { generateLicenseKey } from '../../src/modules/licenses/license-key';
 import { License } from '../../src/modules/licenses/license.entity';
 import { WebhookEvent } from '../../src/modules/webhooks/webhook-event.entity';
 import { licenseData } from '../../src/modules/webhooks/webhook-events';
+import { benchDatabase } from './servers';
 
 const ROOT = resolve(__dirname, '../../..');
 const MB = 1024 * 1024;
@@ -265,19 +266,7 @@ async function main(): Promise<void> {
   const { SCALES } = await import('./options');
   const { seed } = await import('./seed');
   const scale = SCALES[(arg('--scale') ?? 'small') as keyof typeof SCALES];
-  const dir = mkdtempSync(join(tmpdir(), 'lp-import-bench-'));
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  const env: Record<string, string> = {
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'error',
-    SECRET_KEY: randomBytes(32).toString('base64'),
-    DATA_DIR: dir,
-    DATABASE_URL: db ?? `sqlite:${join(dir, 'bench.sqlite')}`,
-    ...(db ? { DATABASE_SCHEMA: schema } : {}),
-    MAIL_OUTBOX_DIR: join(dir, 'outbox'),
-    PUBLIC_URL: 'https://portal.bench.test',
-  };
+  const { env, drop } = benchDatabase('lp-import-bench', db);
   const config = loadConfig(env);
   try {
     const orm = await openOrm(config.database);
@@ -290,12 +279,7 @@ async function main(): Promise<void> {
     const figures = await importThroughput(env, rows, (line) => console.log(line), { baselines: !args.includes('--no-baselines') });
     console.log(JSON.stringify(figures));
   } finally {
-    if (db) {
-      const orm = await openOrm({ engine: 'postgresql', url: db });
-      await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await orm.close(true);
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await drop();
   }
 }
 

@@ -12,16 +12,14 @@
 // no token) the same way. Before/after a change: run it on both commits (or executors) and compare.
 import 'reflect-metadata';
 import autocannon from 'autocannon';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { SCALES, type Scale } from './options';
 import { seed, type SeededUser } from './seed';
-import { round1, startScriptNodeFlags, startServerProcess } from './servers';
+import { benchDatabase, round1, startScriptNodeFlags, startServerProcess } from './servers';
 
 const MEASURED_QUERY =
   '{ licenses(first: 50) { totalCount edges { node { id key kind seats status validUntil customer { id name } reseller { id name } } } pageInfo { endCursor hasNextPage } } }';
@@ -178,22 +176,8 @@ function summarize(profile: CpuProfile, skipMs: number, requests: number, top: n
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const dir = mkdtempSync(join(tmpdir(), 'lp-profile-'));
-  const schema = `profile_${randomBytes(6).toString('hex')}`;
   const engine = options.db ? 'postgresql' : 'sqlite';
-  const env: Record<string, string> = {
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'error',
-    SECRET_KEY: randomBytes(32).toString('base64'),
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dir,
-    DATABASE_URL: options.db ?? `sqlite:${join(dir, 'bench.sqlite')}`,
-    ...(options.db ? { DATABASE_SCHEMA: schema } : {}),
-    MAIL_OUTBOX_DIR: join(dir, 'outbox'),
-    PUBLIC_URL: 'https://portal.bench.test',
-  };
+  const { env, dir, drop } = benchDatabase('lp-profile', options.db);
   const config = loadConfig(env);
   try {
     const orm = await openOrm(config.database);
@@ -253,12 +237,7 @@ async function main(): Promise<void> {
       console.log(summarize(profile, skipMs, requests, options.top));
     }
   } finally {
-    if (options.db) {
-      const orm = await openOrm({ engine: 'postgresql', url: options.db });
-      await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await orm.close(true);
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await drop();
   }
 }
 

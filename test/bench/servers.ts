@@ -1,9 +1,12 @@
 // The parent side of a benchmarked server process: fork it, read its URL, sample its RSS from
 // /proc/<pid>/status (VmRSS) while load runs (or ask the child over IPC where there is no /proc), stop it.
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { openOrm } from '../../src/db/orm';
 import type { ChildMessage } from './child-protocol';
 
 export interface RssSummary {
@@ -144,3 +147,48 @@ export async function startServerProcess(
 }
 
 export const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** A bench's own database: a temporary directory (and SQLite file), or a fresh PostgreSQL schema. */
+export interface BenchDatabase {
+  dir: string;
+  schema: string;
+  /** The production server environment every bench server runs with. */
+  env: Record<string, string>;
+  /** Drops the PostgreSQL schema (if any) and removes the directory; reports, never throws. */
+  drop(): Promise<void>;
+}
+
+export function benchDatabase(prefix: string, db: string | null | undefined): BenchDatabase {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const schema = `bench_${randomBytes(6).toString('hex')}`;
+  const env: Record<string, string> = {
+    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'error',
+    SECRET_KEY: randomBytes(32).toString('base64'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dir,
+    DATABASE_URL: db ?? `sqlite:${join(dir, 'bench.sqlite')}`,
+    ...(db ? { DATABASE_SCHEMA: schema } : {}),
+    MAIL_OUTBOX_DIR: join(dir, 'outbox'),
+    PUBLIC_URL: 'https://portal.bench.test',
+  };
+  return {
+    dir,
+    schema,
+    env,
+    async drop() {
+      if (db) {
+        try {
+          const orm = await openOrm({ engine: 'postgresql', url: db });
+          await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
+          await orm.close(true);
+        } catch (error) {
+          console.error(`could not drop schema ${schema}:`, error);
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

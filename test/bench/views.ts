@@ -8,9 +8,7 @@
 //   node dist/test/bench/views.js [--scale small|default|large] [--db postgres://...] [--duration S] [--connections N]
 import 'reflect-metadata';
 import autocannon from 'autocannon';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -18,7 +16,7 @@ import { migrate, openOrm } from '../../src/db/orm';
 import { totpCode } from '../../src/modules/auth/totp';
 import { parseOptions, type BenchOptions } from './options';
 import { seed, type SeededUser } from './seed';
-import { startScriptNodeFlags, startServerProcess, type ServerProcess } from './servers';
+import { benchDatabase, startScriptNodeFlags, startServerProcess, type ServerProcess } from './servers';
 
 const ROOT_PAGE =
   '{ licenses(first: 50) { totalCount edges { node { id key kind seats status validUntil customer { id name } reseller { id name } } } pageInfo { endCursor hasNextPage } } }';
@@ -247,21 +245,7 @@ export function viewFigures(results: ViewResults, label: string) {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const engine = options.db ? 'postgresql' : 'sqlite';
-  const dir = mkdtempSync(join(tmpdir(), 'lp-views-'));
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  const env: Record<string, string> = {
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'error',
-    SECRET_KEY: randomBytes(32).toString('base64'),
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dir,
-    DATABASE_URL: options.db ?? `sqlite:${join(dir, 'bench.sqlite')}`,
-    ...(options.db ? { DATABASE_SCHEMA: schema } : {}),
-    MAIL_OUTBOX_DIR: join(dir, 'outbox'),
-    PUBLIC_URL: 'https://portal.bench.test',
-  };
+  const { env, drop } = benchDatabase('lp-views', options.db);
   const config = loadConfig(env);
   let server: ServerProcess | undefined;
   try {
@@ -300,12 +284,7 @@ async function main(): Promise<void> {
       );
   } finally {
     await server?.stop();
-    if (options.db) {
-      const orm = await openOrm({ engine: 'postgresql', url: options.db });
-      await orm.em.getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await orm.close(true);
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await drop();
   }
 }
 
