@@ -14,6 +14,7 @@
 //   specification allows false where knowing would cost a query of its own.)
 import { raw, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
+import type { Reader } from '../db/reader';
 import { sql, timeParam, type Sql } from '../db/sql';
 import { badInput } from '../errors';
 
@@ -220,6 +221,31 @@ export function pageOf<T extends { id: string }>(
     },
     count: () => (total ??= count()),
   };
+}
+
+/**
+ * The page of a hand-written keyset statement (the license and customer pages): `rows` as read with limit
+ * size + 1 from the cursor's side, with a `total_count` column when the count was asked for up front. The
+ * count is that column; else 0 when there is no cursor and no row (nothing matches the filter); else
+ * `countStatement` (a `select count(*) as n`), run at most once and only when read. A backward read
+ * (last/before) comes oldest first and is reversed here.
+ */
+export function keysetPage<R extends { total_count?: number | string }, T extends { id: string }>(
+  rows: R[],
+  request: PageRequest,
+  toNode: (row: R) => T,
+  count: { reader: Reader; em: EntityManager; statement: Sql },
+): Page<T> {
+  const first = rows[0];
+  const total = async () => {
+    if (first?.total_count !== undefined) return Number(first.total_count);
+    if (!request.after && !request.before && !first) return 0;
+    const [row] = await count.reader.rows<{ n: number | string }>(count.em, count.statement);
+    return Number(row!.n);
+  };
+  const nodes = rows.map(toNode);
+  if (request.backward) nodes.reverse();
+  return pageOf(nodes, request, total);
 }
 
 /**

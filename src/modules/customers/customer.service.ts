@@ -2,7 +2,7 @@
 // transfers one, with its licenses and users, to another reseller (FLOWS.md section 10).
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
-import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
+import { cursorSql, keysetPage, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import { byGroup, groupCountsSql, groupPagesSql, inIds } from '../../db/group-pages';
 import type { Reader } from '../../db/reader';
 import { and, sql, type Sql } from '../../db/sql';
@@ -131,16 +131,7 @@ export class CustomerService {
         ` from ${statement.table} c${statement.joins} where ${pageWhere.text} order by c.created_at ${direction}, c.id ${direction} limit ?`,
       params: [...(valid?.params ?? []), ...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
     });
-    const first = rows[0];
-    const count = async () => {
-      if (first?.total_count !== undefined) return Number(first.total_count);
-      if (!request.after && !request.before && !first) return 0;
-      const [row] = await this.reader.rows<{ n: number | string }>(em, { text: countSql, params: where.params });
-      return Number(row!.n);
-    };
-    const nodes = rows.map(customerFromRow);
-    if (request.backward) nodes.reverse();
-    return pageOf(nodes, request, count);
+    return keysetPage(rows, request, customerFromRow, { reader: this.reader, em, statement: { text: countSql, params: where.params } });
   }
 
   /**

@@ -2,7 +2,7 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { cursorSql, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
+import { cursorSql, keysetPage, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
 import { byGroup, groupCountsSql, groupPagesSql } from '../../db/group-pages';
 import { and, sql } from '../../db/sql';
@@ -122,17 +122,7 @@ export class LicenseService {
         `${page.from} where ${pageWhere.text} order by l.created_at ${direction}, l.id ${direction} limit ?`,
       params: [...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
     });
-    const first = rows[0];
-    const count = async () => {
-      if (first?.total_count !== undefined) return Number(first.total_count);
-      // No cursor and no rows: nothing matches the filter.
-      if (!request.after && !request.before && !first) return 0;
-      const [row] = await this.reader.rows<{ n: number | string }>(em, { text: countSql, params: where.params });
-      return Number(row!.n);
-    };
-    const nodes = rows.map(licenseFromRow);
-    if (request.backward) nodes.reverse();
-    return pageOf(nodes, request, count);
+    return keysetPage(rows, request, licenseFromRow, { reader: this.reader, em, statement: { text: countSql, params: where.params } });
   }
 
   /**
