@@ -7,7 +7,7 @@ import { AuditEvent } from '../modules/audit/audit-event.entity';
 import { Customer } from '../modules/customers/customer.entity';
 import type { PageCustomer } from '../modules/customers/customer-page';
 import { License } from '../modules/licenses/license.entity';
-import type { PageLicense } from '../modules/licenses/license-page';
+import type { NestedLicense, PageLicense } from '../modules/licenses/license-page';
 import { Reseller } from '../modules/resellers/reseller.entity';
 import { User } from '../modules/users/user.entity';
 import { WebhookDelivery } from '../modules/webhooks/webhook-delivery.entity';
@@ -58,7 +58,7 @@ export const { Edge: ResellerEdge, Connection: ResellerConnection } = connection
 export type ResellerConnection = InstanceType<typeof ResellerConnection>;
 export const { Edge: CustomerEdge, Connection: CustomerConnection } = connectionTypes<Customer, PageCustomer>(Customer, 'Customer');
 export type CustomerConnection = InstanceType<typeof CustomerConnection>;
-export const { Edge: LicenseEdge, Connection: LicenseConnection } = connectionTypes<License, PageLicense>(License, 'License');
+export const { Edge: LicenseEdge, Connection: LicenseConnection } = connectionTypes<License, PageLicense | NestedLicense>(License, 'License');
 export type LicenseConnection = InstanceType<typeof LicenseConnection>;
 export const { Edge: UserEdge, Connection: UserConnection } = connectionTypes(User, 'User');
 export type UserConnection = InstanceType<typeof UserConnection>;

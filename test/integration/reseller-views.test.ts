@@ -275,6 +275,35 @@ describe('reseller views (hand-written customer page, nested pages per group)', 
     }
   });
 
+  it("names each nested license's own customer and reseller, as the root page does (nested rows carry ids, loaded when asked)", async () => {
+    type Named = { id: string; name: string };
+    type Row = { id: string; customer: Named; reseller: Named; status: string };
+    const nested = ok(
+      await s.gql<{ customers: Conn<Named & { reseller: Named; licenses: Conn<Row> }> }>(
+        '{ customers(first: 100) { edges { node { id name reseller { id name } licenses(first: 10) { edges { node { id status customer { id name } reseller { id name } } } } } } } }',
+        {},
+        adminToken,
+      ),
+    ).customers;
+    const root = ok(
+      await s.gql<{ licenses: Conn<Row> }>(
+        '{ licenses(first: 100) { edges { node { id status customer { id name } reseller { id name } } } } }',
+        {},
+        adminToken,
+      ),
+    ).licenses;
+    const byId = new Map(root.edges.map((e) => [e.node.id, e.node]));
+    let seen = 0;
+    for (const { node: customer } of nested.edges)
+      for (const { node: license } of customer.licenses.edges) {
+        seen++;
+        expect(license.customer).to.deep.equal({ id: customer.id, name: customer.name });
+        expect(license.reseller).to.deep.equal(customer.reseller);
+        expect(license).to.deep.equal(byId.get(license.id));
+      }
+    expect(seen).to.be.greaterThan(10);
+  });
+
   describe('statements per request', () => {
     const VIEWS = {
       'customer view':
@@ -286,6 +315,8 @@ describe('reseller views (hand-written customer page, nested pages per group)', 
         '{ resellers(first: 1) { edges { node { customers(first: 20) { totalCount edges { node { id hasValidLicense } } } } } } }',
       'Customer.licenses':
         '{ customers(first: 20) { edges { node { licenses(first: 5) { totalCount edges { node { id status } } pageInfo { hasNextPage } } } } } }',
+      'Customer.licenses with their customer and reseller':
+        '{ customers(first: 20) { edges { node { licenses(first: 5) { edges { node { id customer { id name } reseller { id name } } } } } } } }',
       'admin resellers x customers x licenses':
         '{ resellers(first: 20) { edges { node { customers(first: 5) { totalCount edges { node { hasValidLicense licenses(first: 2) { totalCount edges { node { id } } } } } } } } } }',
     };

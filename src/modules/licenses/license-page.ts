@@ -95,9 +95,25 @@ export function licenseFromRow(row: Record<string, unknown>): PageLicense {
   return readLicense(row) satisfies PageLicense;
 }
 
+/**
+ * A row of a nested page (Customer.licenses): the license's own columns, its customer and reseller as ids.
+ * The parent is the customer, so the joins would repeat it on every row; License.customer and
+ * License.reseller load them by id (one batched statement) only when a client asks for them there.
+ */
+export type NestedLicense = Omit<PageLicense, 'customer' | 'reseller'> & { customer: string; reseller: string };
+
+const NESTED_COLUMNS = { ...LICENSE_COLUMNS, customer: as<string>(), reseller: as<string>() };
+const readNestedLicense = reader(NESTED_COLUMNS, TABLES[0].prefix);
+
+export function nestedLicenseFromRow(row: Record<string, unknown>): NestedLicense {
+  return readNestedLicense(row) satisfies NestedLicense;
+}
+
 export interface PageStatement {
   /** `select <columns>` */
   columns: string;
+  /** `select <columns>` of a nested page's row (NestedLicense): the license table alone. */
+  nestedColumns: string;
   /** ` from license l left join customer c ... left join reseller r ...` */
   from: string;
   /** ` left join customer c ... left join reseller r ...` */
@@ -126,8 +142,12 @@ export function pageStatement(em: EntityManager): PageStatement {
     });
     const join = (t: typeof customer, via: string) =>
       ` left join ${quote(t.meta.tableName)} ${t.alias} on ${t.alias}.${quote(columnOf(t.meta, 'id'))} = l.${quote(columnOf(license!.meta, via))}`;
+    const nested = Object.keys(NESTED_COLUMNS).map(
+      (field) => `l.${quote(columnOf(license!.meta, field))} as ${quote(TABLES[0].prefix + field)}`,
+    );
     statement = {
       columns: `select ${select.join(', ')}`,
+      nestedColumns: `select ${nested.join(', ')}`,
       from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       joins: `${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       table: license!.meta.tableName,

@@ -19,7 +19,7 @@ import { insertNewLicenses, newLicenseRow, type NewLicense } from './license-wri
 import type { InsertRow } from '../../db/writes';
 
 export type { NewLicense } from './license-writes';
-import { licenseFromRow, pageStatement, type PageLicense } from './license-page';
+import { licenseFromRow, nestedLicenseFromRow, pageStatement, type NestedLicense, type PageLicense } from './license-page';
 import { statusCondition } from './license-status';
 import { License } from './license.entity';
 
@@ -127,7 +127,7 @@ export class LicenseService {
 
   /**
    * The nested Customer.licenses connection of many customers at once, through the same engine as the
-   * root page (`condition` as SQL, the columns of license-page.ts, plain rows): one statement for the
+   * root page (`condition` as SQL, the license's own columns of license-page.ts, plain rows): one statement for the
    * pages of all customers (groupPagesSql: per customer an index range that stops at the page size; ranked
    * from the cursor's side: newest first forward, oldest first backward), skipped when no row is selected
    * (`options.rows` false: only totalCount), and, when a totalCount is selected, one statement counting each.
@@ -138,22 +138,22 @@ export class LicenseService {
     customerIds: readonly string[],
     args: PageArgs & { filter?: LicenseFilterData | null },
     options: { rows?: boolean } = {},
-  ): Promise<Map<string, Page<PageLicense>>> {
+  ): Promise<Map<string, Page<NestedLicense>>> {
     const request = pageRequest(args);
     const page = pageStatement(em);
     const ids = [...new Set(customerIds)];
     if (ids.length === 0) return new Map();
     const now = this.now();
     const condition = this.condition(p, args.filter, now);
-    let groups = new Map<string, PageLicense[]>();
+    let groups = new Map<string, NestedLicense[]>();
     if (options.rows !== false) {
       const query = groupPagesSql(
         em,
         {
-          columns: sql(page.columns),
+          columns: sql(page.nestedColumns),
           table: quote(page.table),
           alias: 'l',
-          joins: page.joins,
+          joins: '',
           groupColumn: page.customerColumn,
           where: (alias) => and([toSql(em, 'License', alias, condition), ...cursorSql(em, alias, 'createdAt', request)]),
           direction: readOrder(request),
@@ -162,7 +162,7 @@ export class LicenseService {
         ids,
       );
       const rows = await this.reader.rows<Record<string, unknown>>(em, query);
-      groups = byGroup(rows.map(licenseFromRow), (row) => row.customer.id);
+      groups = byGroup(rows.map(nestedLicenseFromRow), (row) => row.customer);
     }
     let counts: Promise<Map<string, number>> | undefined;
     const countAll = () =>
