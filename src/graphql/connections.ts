@@ -58,7 +58,10 @@ export const { Edge: ResellerEdge, Connection: ResellerConnection } = connection
 export type ResellerConnection = InstanceType<typeof ResellerConnection>;
 export const { Edge: CustomerEdge, Connection: CustomerConnection } = connectionTypes<Customer, PageCustomer>(Customer, 'Customer');
 export type CustomerConnection = InstanceType<typeof CustomerConnection>;
-export const { Edge: LicenseEdge, Connection: LicenseConnection } = connectionTypes<License, PageLicense | NestedLicense>(License, 'License');
+export const { Edge: LicenseEdge, Connection: LicenseConnection } = connectionTypes<License, PageLicense | NestedLicense>(
+  License,
+  'License',
+);
 export type LicenseConnection = InstanceType<typeof LicenseConnection>;
 export const { Edge: UserEdge, Connection: UserConnection } = connectionTypes(User, 'User');
 export type UserConnection = InstanceType<typeof UserConnection>;
