@@ -259,11 +259,18 @@ export function connectionTypes<T extends { id: string }, Row extends { id: stri
 ) {
   @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
-    @Field(() => String)
-    cursor!: string;
-
     @Field(() => node)
-    node!: T | Row;
+    readonly node: T | Row;
+
+    constructor(row: T | Row) {
+      this.node = row;
+    }
+
+    /** Encoded only when a client asks for it (a page of the dearest request has 99 edges per customer). */
+    @Field(() => String)
+    get cursor(): string {
+      return encodeCursor((this.node as (T | Row) & Record<string, Date>)[orderBy]!, this.node.id);
+    }
   }
 
   @ObjectType(`${name}Connection`, { simpleResolvers: true })
@@ -283,10 +290,7 @@ export function connectionTypes<T extends { id: string }, Row extends { id: stri
 
     static from(page: Page<T | Row>): Connection {
       const connection = new Connection();
-      connection.edges = page.nodes.map((n) => ({
-        cursor: encodeCursor((n as (T | Row) & Record<string, Date>)[orderBy]!, n.id),
-        node: n,
-      }));
+      connection.edges = page.nodes.map((n) => new Edge(n));
       connection.pageInfo = page.pageInfo;
       connection.count = page.count;
       return connection;
