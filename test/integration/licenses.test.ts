@@ -597,6 +597,31 @@ describe('licenses', function () {
       expect(single.data!.createLicense.id).to.equal(rows[1]!.license!.id);
     });
 
+    it('answers each created createLicenses row with the license as stored: every field, its customer and its reseller', async () => {
+      const bulkCustomer = await makeCustomer(s, resellerA);
+      const now = Date.now();
+      const inputs = [
+        { customerId: bulkCustomer.id, kind: 'MDM', seats: 7, validUntil: iso(now + 30 * DAY) },
+        { customerId: bulkCustomer.id, kind: 'MOBILE_SECURITY', seats: 2, validFrom: iso(now + DAY), validUntil: iso(now + 60 * DAY) },
+      ];
+      const fields = `${LICENSE_FIELDS} customer { id name reseller { id } } reseller { id name }`;
+      const rows = ok(
+        await s.gql<{ createLicenses: { license: Record<string, unknown> }[] }>(
+          `mutation($inputs: [CreateLicenseInput!]!) { createLicenses(inputs: $inputs) { license { ${fields} } } }`,
+          { inputs },
+          a1Token,
+        ),
+      ).createLicenses;
+      expect(rows.map((r) => r.license['status'])).to.deep.equal(['ACTIVE', 'PENDING']);
+      for (const row of rows) {
+        expect(row.license).to.deep.include({ customer: { id: bulkCustomer.id, name: bulkCustomer.name, reseller: { id: resellerA.id } } });
+        const read = ok(
+          await s.gql<{ license: unknown }>(`query($id: ID!) { license(id: $id) { ${fields} } }`, { id: row.license['id'] }, a1Token),
+        );
+        expect(row.license).to.deep.equal(read.license);
+      }
+    });
+
     it('writes a createLicenses batch as set operations: its SQL statements do not grow with its rows (10 vs 100 rows, 5 customers)', async () => {
       const customers: { id: string }[] = [];
       for (let i = 0; i < 5; i++) customers.push(await makeCustomer(s, resellerA));

@@ -20,6 +20,12 @@ export interface NewLicense {
   idempotencyKey: string | null;
 }
 
+/**
+ * A license as a batch inserted it (newLicenseRow): what createLicenses answers with, without an entity per
+ * row. The License field resolvers read it like a page row (customer and reseller as ids, loaded when asked).
+ */
+export type CreatedLicense = InsertRow<License>;
+
 /** A new license with a fresh id and key, of the customer and the customer's reseller. */
 export function newLicenseRow(data: NewLicense, now = new Date()): InsertRow<License> {
   return {

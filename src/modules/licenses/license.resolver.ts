@@ -14,6 +14,7 @@ import { Customer } from '../customers/customer.entity';
 import { Reseller } from '../resellers/reseller.entity';
 import { License, licenseStatus } from './license.entity';
 import { CreateLicenseInput, LicenseFilter, UpdateLicenseInput } from './license.inputs';
+import type { CreatedLicense } from './license-writes';
 
 export const MAX_BULK_LICENSES = 100;
 
@@ -32,7 +33,7 @@ export class RowError {
 @ObjectType({ simpleResolvers: true, description: 'One row of a bulk createLicenses call: the license, or why this row was refused.' })
 export class CreateLicenseResult {
   @Field(() => License, { nullable: true })
-  license!: License | null;
+  license!: License | CreatedLicense | null;
 
   @Field(() => RowError, { nullable: true })
   error!: RowError | null;

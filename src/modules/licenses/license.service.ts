@@ -15,7 +15,7 @@ import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } fro
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { assertCustomerOpen, customerProblems } from '../resellers/reseller-suspension';
-import { insertNewLicenses, newLicenseRow, type NewLicense } from './license-writes';
+import { insertNewLicenses, newLicenseRow, type CreatedLicense, type NewLicense } from './license-writes';
 import type { InsertRow } from '../../db/writes';
 
 export type { NewLicense } from './license-writes';
@@ -263,8 +263,8 @@ export class LicenseService {
     p: AuthenticatedPrincipal,
     inputs: CreateLicenseData[],
     clientAddress: string | null,
-  ): Promise<(License | AppError)[]> {
-    const results: (License | AppError | undefined)[] = new Array(inputs.length).fill(undefined);
+  ): Promise<(License | CreatedLicense | AppError)[]> {
+    const results: (License | CreatedLicense | AppError | undefined)[] = new Array(inputs.length).fill(undefined);
     const settle = (i: number, work: () => unknown) => {
       try {
         return work();
@@ -316,7 +316,7 @@ export class LicenseService {
       firstOfKey.set(key, i);
       return true;
     });
-    let created: Map<number, License> | null = null;
+    let created: Map<number, CreatedLicense> | null = null;
     try {
       created = await em.fork().transactional(async (tx) => {
         // A customer moved or suspended since it was read: its rows are settled one by one below.
@@ -324,7 +324,7 @@ export class LicenseService {
           tx,
           [...new Set(creating.map((i) => inputs[i]!.customerId))].map((id) => ({ id, resellerId: customers.get(id)!.reseller.id })),
         );
-        const made = new Map<number, License>();
+        const made = new Map<number, CreatedLicense>();
         const rows: InsertRow<License>[] = [];
         for (const i of creating.filter((row) => !problems.has(inputs[row]!.customerId))) {
           const input = inputs[i]!;
@@ -339,7 +339,7 @@ export class LicenseService {
             idempotencyKey: row.key,
           });
           rows.push(license);
-          made.set(i, tx.create(License, license, { managed: true }));
+          made.set(i, license);
         }
         // The licenses, their audit events and their webhook messages: one multi-row insert per table.
         await insertNewLicenses(tx, rows, { actorId: p.userId, clientAddress });
@@ -363,7 +363,7 @@ export class LicenseService {
         }
       }
     }
-    return results as (License | AppError)[];
+    return results as (License | CreatedLicense | AppError)[];
   }
 
   /**
