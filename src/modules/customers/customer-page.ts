@@ -32,6 +32,8 @@ export function customerFromRow(row: Record<string, unknown>): PageCustomer {
 export interface CustomerStatement {
   /** `select <columns>` of customer c and reseller r. */
   columns: string;
+  /** The result columns (aliases) of `columns`, in order (Reader packing). */
+  names: string[];
   /** The customer table (quoted). */
   table: string;
   /** ` left join reseller r on ...` */
@@ -55,6 +57,7 @@ export function customerStatement(em: EntityManager): CustomerStatement {
     const resellerColumn = quote(columnOf(customer, 'reseller'));
     statement = {
       columns: `select ${select.join(', ')}`,
+      names: [...Object.keys(CUSTOMER_COLUMNS).map((field) => `c_${field}`), ...Object.keys(RESELLER_COLUMNS).map((field) => `r_${field}`)],
       table: quote(customer.tableName),
       joins: ` left join ${quote(reseller.tableName)} r on r.${quote(columnOf(reseller, 'id'))} = c.${resellerColumn}`,
       column: { reseller: resellerColumn, name: quote(columnOf(customer, 'name')) },

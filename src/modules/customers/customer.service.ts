@@ -123,14 +123,21 @@ export class CustomerService {
     const direction = readOrder(request);
     const countSql = `select count(*) as n from ${statement.table} c where ${where.text}`;
     const valid = options.hasValidLicense ? validLicenseSql(em, 'c', now) : null;
-    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(em, {
-      text:
-        statement.columns +
-        (valid ? `, ${valid.text} as has_valid_license` : '') +
-        (options.count ? `, (${countSql}) as total_count` : '') +
-        ` from ${statement.table} c${statement.joins} where ${pageWhere.text} order by c.created_at ${direction}, c.id ${direction} limit ?`,
-      params: [...(valid?.params ?? []), ...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
-    });
+    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(
+      em,
+      {
+        text:
+          statement.columns +
+          (valid ? `, ${valid.text} as has_valid_license` : '') +
+          (options.count ? `, (${countSql}) as total_count` : '') +
+          ` from ${statement.table} c${statement.joins} where ${pageWhere.text} order by c.created_at ${direction}, c.id ${direction} limit ?`,
+        params: [...(valid?.params ?? []), ...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
+      },
+      {
+        columns: [...statement.names, ...(valid ? ['has_valid_license'] : []), ...(options.count ? ['total_count'] : [])],
+        orderBy: `"c_createdAt" ${direction}, "c_id" ${direction}`,
+      },
+    );
     return keysetPage(rows, request, customerFromRow, { reader: this.reader, em, statement: { text: countSql, params: where.params } });
   }
 
@@ -168,7 +175,9 @@ export class CustomerService {
       },
       ids,
     );
-    const rows = await this.reader.rows<Record<string, unknown>>(em, query);
+    const rows = await this.reader.rows<Record<string, unknown>>(em, query, {
+      columns: [...statement.names, ...(valid ? ['has_valid_license'] : [])],
+    });
     const groups = byGroup(rows.map(customerFromRow), (row) => row.reseller.id);
     let counts: Promise<Map<string, number>> | undefined;
     const countAll = () =>

@@ -114,6 +114,9 @@ export interface PageStatement {
   columns: string;
   /** `select <columns>` of a nested page's row (NestedLicense): the license table alone. */
   nestedColumns: string;
+  /** The result columns (aliases) of `columns` and of `nestedColumns`, in order (Reader packing). */
+  names: string[];
+  nestedNames: string[];
   /** ` from license l left join customer c ... left join reseller r ...` */
   from: string;
   /** ` left join customer c ... left join reseller r ...` */
@@ -142,12 +145,16 @@ export function pageStatement(em: EntityManager): PageStatement {
     });
     const join = (t: typeof customer, via: string) =>
       ` left join ${quote(t.meta.tableName)} ${t.alias} on ${t.alias}.${quote(columnOf(t.meta, 'id'))} = l.${quote(columnOf(license!.meta, via))}`;
+    const names = TABLES.flatMap((t) => Object.keys(t.columns).map((field) => t.prefix + field));
+    const nestedNames = Object.keys(NESTED_COLUMNS).map((field) => TABLES[0].prefix + field);
     const nested = Object.keys(NESTED_COLUMNS).map(
       (field) => `l.${quote(columnOf(license!.meta, field))} as ${quote(TABLES[0].prefix + field)}`,
     );
     statement = {
       columns: `select ${select.join(', ')}`,
       nestedColumns: `select ${nested.join(', ')}`,
+      names,
+      nestedNames,
       from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       joins: `${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       table: license!.meta.tableName,

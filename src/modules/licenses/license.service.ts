@@ -115,13 +115,17 @@ export class LicenseService {
     const direction = readOrder(request);
     const page = pageStatement(em);
     const countSql = `select count(*) as n from ${page.table} l where ${where.text}`;
-    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(em, {
-      text:
-        page.columns +
-        (options.count ? `, (${countSql}) as total_count` : '') +
-        `${page.from} where ${pageWhere.text} order by l.created_at ${direction}, l.id ${direction} limit ?`,
-      params: [...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
-    });
+    const rows = await this.reader.rows<Record<string, unknown> & { total_count?: number | string }>(
+      em,
+      {
+        text:
+          page.columns +
+          (options.count ? `, (${countSql}) as total_count` : '') +
+          `${page.from} where ${pageWhere.text} order by l.created_at ${direction}, l.id ${direction} limit ?`,
+        params: [...(options.count ? where.params : []), ...pageWhere.params, request.size + 1],
+      },
+      { columns: options.count ? [...page.names, 'total_count'] : page.names, orderBy: `"l_createdAt" ${direction}, "l_id" ${direction}` },
+    );
     return keysetPage(rows, request, licenseFromRow, { reader: this.reader, em, statement: { text: countSql, params: where.params } });
   }
 
@@ -161,7 +165,7 @@ export class LicenseService {
         },
         ids,
       );
-      const rows = await this.reader.rows<Record<string, unknown>>(em, query);
+      const rows = await this.reader.rows<Record<string, unknown>>(em, query, { columns: page.nestedNames });
       groups = byGroup(rows.map(nestedLicenseFromRow), (row) => row.customer);
     }
     let counts: Promise<Map<string, number>> | undefined;
