@@ -150,7 +150,9 @@ function* batchesOfRows(count: number, customers: { id: string; resellerId: stri
         formerResellerId: null,
         data: JSON.stringify({ license: licenseData(facts, now), action: 'LICENSE_CREATED' }),
         createdAt: now,
-        dispatchedAt: null,
+        // Written as dispatched: these measurement rows are no one's events, and a later row of the same run
+        // (the webhook row) must not find 100,000 of them queued ahead of its own.
+        dispatchedAt: now,
       });
     }
     yield { licenses, events, messages };
