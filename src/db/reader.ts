@@ -60,8 +60,9 @@ interface KnexClient {
 /**
  * A page of rows as one value: the driver turns each result column of each row into a JS value through its
  * native (sqlite3) or JavaScript (pg) row builder, which cost more than the statement itself on the license
- * page (SQLite: 0.66 -> 0.41 ms of CPU per 51-row page; PostgreSQL: 0.54 -> 0.22 ms of the server's). The
- * database makes one JSON array of arrays instead, which JSON.parse reads at once.
+ * page (test/bench/packing.ts, 51 rows: about half the process's CPU per read on either engine). The
+ * database makes one JSON array of arrays instead, which JSON.parse reads at once. The ORM's query log
+ * shows the statement as written, not its wrapping.
  */
 function packedSql(statement: Sql, packing: Packing, postgres: boolean): Sql {
   const values = packing.columns.map((column) => `p.${quoteAlias(column)}`).join(', ');

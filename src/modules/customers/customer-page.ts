@@ -50,14 +50,15 @@ export function customerStatement(em: EntityManager): CustomerStatement {
   if (!statement) {
     const customer = metadataOf(em, 'Customer');
     const reseller = metadataOf(em, 'Reseller');
+    // Each result column once: its SQL and its alias (the row mapper's and the Reader packing's name).
     const select = [
-      ...Object.keys(CUSTOMER_COLUMNS).map((field) => `c.${quote(columnOf(customer, field))} as ${quote(`c_${field}`)}`),
-      ...Object.keys(RESELLER_COLUMNS).map((field) => `r.${quote(columnOf(reseller, field))} as ${quote(`r_${field}`)}`),
+      ...Object.keys(CUSTOMER_COLUMNS).map((field) => ({ sql: `c.${quote(columnOf(customer, field))}`, name: `c_${field}` })),
+      ...Object.keys(RESELLER_COLUMNS).map((field) => ({ sql: `r.${quote(columnOf(reseller, field))}`, name: `r_${field}` })),
     ];
     const resellerColumn = quote(columnOf(customer, 'reseller'));
     statement = {
-      columns: `select ${select.join(', ')}`,
-      names: [...Object.keys(CUSTOMER_COLUMNS).map((field) => `c_${field}`), ...Object.keys(RESELLER_COLUMNS).map((field) => `r_${field}`)],
+      columns: `select ${select.map((c) => `${c.sql} as ${quote(c.name)}`).join(', ')}`,
+      names: select.map((c) => c.name),
       table: quote(customer.tableName),
       joins: ` left join ${quote(reseller.tableName)} r on r.${quote(columnOf(reseller, 'id'))} = c.${resellerColumn}`,
       column: { reseller: resellerColumn, name: quote(columnOf(customer, 'name')) },

@@ -2,7 +2,7 @@
 // the SELECT and the row mapper are made, with column and table names from the ORM metadata. The mapper's
 // result must satisfy PageLicense, so a field added to an entity fails to compile until it is read here
 // (or named in NOT_ON_PAGE on purpose).
-import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
+import type { EntityManager, EntityMetadata, MetadataStorage } from '@mikro-orm/core';
 import type { LicenseKind } from '../../common/enums';
 import { readBoolean, readTime, readTimeOrNull } from '../../db/sql';
 import { columnOf, metadataOf, quote } from '../access/condition';
@@ -139,22 +139,20 @@ export function pageStatement(em: EntityManager): PageStatement {
   let statement = statements.get(storage);
   if (!statement) {
     const [license, customer, reseller] = TABLES.map((t) => ({ ...t, meta: metadataOf(em, t.entity) }));
-    const select = TABLES.flatMap((t) => {
-      const meta = metadataOf(em, t.entity);
-      return Object.keys(t.columns).map((field) => `${t.alias}.${quote(columnOf(meta, field))} as ${quote(t.prefix + field)}`);
+    // Each result column once: its SQL and its alias (the row mappers' and the Reader packing's name).
+    const column = (alias: string, meta: EntityMetadata<unknown>, field: string, prefix: string) => ({
+      sql: `${alias}.${quote(columnOf(meta, field))} as ${quote(prefix + field)}`,
+      name: prefix + field,
     });
+    const select = TABLES.flatMap((t) => Object.keys(t.columns).map((field) => column(t.alias, metadataOf(em, t.entity), field, t.prefix)));
+    const nested = Object.keys(NESTED_COLUMNS).map((field) => column('l', license!.meta, field, TABLES[0].prefix));
     const join = (t: typeof customer, via: string) =>
       ` left join ${quote(t.meta.tableName)} ${t.alias} on ${t.alias}.${quote(columnOf(t.meta, 'id'))} = l.${quote(columnOf(license!.meta, via))}`;
-    const names = TABLES.flatMap((t) => Object.keys(t.columns).map((field) => t.prefix + field));
-    const nestedNames = Object.keys(NESTED_COLUMNS).map((field) => TABLES[0].prefix + field);
-    const nested = Object.keys(NESTED_COLUMNS).map(
-      (field) => `l.${quote(columnOf(license!.meta, field))} as ${quote(TABLES[0].prefix + field)}`,
-    );
     statement = {
-      columns: `select ${select.join(', ')}`,
-      nestedColumns: `select ${nested.join(', ')}`,
-      names,
-      nestedNames,
+      columns: `select ${select.map((c) => c.sql).join(', ')}`,
+      nestedColumns: `select ${nested.map((c) => c.sql).join(', ')}`,
+      names: select.map((c) => c.name),
+      nestedNames: nested.map((c) => c.name),
       from: ` from ${quote(license!.meta.tableName)} l${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       joins: `${join(customer!, 'customer')}${join(reseller!, 'reseller')}`,
       table: license!.meta.tableName,
