@@ -9,6 +9,8 @@
 // the reseller's instead of the customer's.
 // The ids travel as one JSON parameter, so the statement text does not depend on their number.
 import type { EntityManager } from '@mikro-orm/core';
+import { pageOf, type Page, type PageRequest } from '../common/pagination';
+import type { Reader } from './reader';
 import { isPostgres, type Sql } from './sql';
 
 export interface GroupPageQuery {
@@ -90,4 +92,26 @@ export function groupCountsSql(
     text: `select ${id} as g, (select count(*) from ${q.table} ${q.alias} where (${where.text}) and ${q.alias}.${q.groupColumn} = ${id}) as n from ${ids}`,
     params: [...where.params, JSON.stringify(groupIds)],
   };
+}
+
+/**
+ * The nested connections of `parentIds` (in the caller's order, repeats allowed) from their rows (byGroup of
+ * groupPagesSql's): each page's totalCount comes from one groupCountsSql statement for all groups (`counted`,
+ * over the distinct `groupIds`), run at most once and only when some page's count is read.
+ */
+export function groupedPages<T extends { id: string; createdAt: Date }>(
+  reader: Reader,
+  em: EntityManager,
+  parentIds: readonly string[],
+  groups: Map<string, T[]>,
+  request: PageRequest,
+  counted: Pick<GroupPageQuery, 'table' | 'alias' | 'groupColumn' | 'where'>,
+  groupIds: readonly string[],
+): Map<string, Page<T>> {
+  let counts: Promise<Map<string, number>> | undefined;
+  const countAll = () =>
+    (counts ??= reader
+      .rows<{ g: string; n: number | string }>(em, groupCountsSql(em, counted, groupIds))
+      .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
+  return new Map(parentIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]));
 }

@@ -2,8 +2,8 @@
 // transfers one, with its licenses and users, to another reseller (FLOWS.md section 10).
 import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseStatus, Role } from '../../common/enums';
-import { cursorSql, keysetPage, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
-import { byGroup, groupCountsSql, groupPagesSql, inIds } from '../../db/group-pages';
+import { cursorSql, keysetPage, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
+import { byGroup, groupedPages, groupPagesSql, inIds } from '../../db/group-pages';
 import type { Reader } from '../../db/reader';
 import { and, sql, type Sql } from '../../db/sql';
 import { requiredName, requiredReason } from '../../common/validation';
@@ -179,25 +179,19 @@ export class CustomerService {
       columns: [...statement.names, ...(valid ? ['has_valid_license'] : [])],
     });
     const groups = byGroup(rows.map(customerFromRow), (row) => row.reseller.id);
-    let counts: Promise<Map<string, number>> | undefined;
-    const countAll = () =>
-      (counts ??= this.reader
-        .rows<{ g: string; n: number | string }>(
-          em,
-          groupCountsSql(
-            em,
-            {
-              table: statement.table,
-              alias: 'c',
-              groupColumn: statement.column.reseller,
-              where: (alias) => this.whereSql(em, p, args.filter, alias, now),
-            },
-            ids,
-          ),
-        )
-        .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
-    return new Map(
-      resellerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
+    return groupedPages(
+      this.reader,
+      em,
+      resellerIds,
+      groups,
+      request,
+      {
+        table: statement.table,
+        alias: 'c',
+        groupColumn: statement.column.reseller,
+        where: (alias) => this.whereSql(em, p, args.filter, alias, now),
+      },
+      ids,
     );
   }
 

@@ -2,9 +2,9 @@
 // window and revocation; idempotent creation per caller, safe under concurrent retries.
 import { UniqueConstraintViolationException, type EntityManager, type FilterQuery } from '@mikro-orm/core';
 import { LicenseKind, LicenseStatus } from '../../common/enums';
-import { cursorSql, keysetPage, pageOf, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
+import { cursorSql, keysetPage, pageRequest, readOrder, type Page, type PageArgs } from '../../common/pagination';
 import type { Reader } from '../../db/reader';
-import { byGroup, groupCountsSql, groupPagesSql } from '../../db/group-pages';
+import { byGroup, groupedPages, groupPagesSql } from '../../db/group-pages';
 import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
@@ -168,25 +168,14 @@ export class LicenseService {
       const rows = await this.reader.rows<Record<string, unknown>>(em, query, { columns: page.nestedNames });
       groups = byGroup(rows.map(nestedLicenseFromRow), (row) => row.customer);
     }
-    let counts: Promise<Map<string, number>> | undefined;
-    const countAll = () =>
-      (counts ??= this.reader
-        .rows<{ g: string; n: number | string }>(
-          em,
-          groupCountsSql(
-            em,
-            {
-              table: quote(page.table),
-              alias: 'l',
-              groupColumn: page.customerColumn,
-              where: (alias) => toSql(em, 'License', alias, condition),
-            },
-            ids,
-          ),
-        )
-        .then((found) => new Map(found.map((row) => [row.g, Number(row.n)]))));
-    return new Map(
-      customerIds.map((id) => [id, pageOf(groups.get(id) ?? [], request, () => countAll().then((found) => found.get(id) ?? 0))]),
+    return groupedPages(
+      this.reader,
+      em,
+      customerIds,
+      groups,
+      request,
+      { table: quote(page.table), alias: 'l', groupColumn: page.customerColumn, where: (alias) => toSql(em, 'License', alias, condition) },
+      ids,
     );
   }
 
