@@ -27,6 +27,7 @@ import { safeEqual } from './modules/auth/secrets';
 import { createServices, type Services } from './services';
 import { createPagesRouter } from './modules/pages/pages.router';
 import { WebhookEvent } from './modules/webhooks/webhook-event.entity';
+import { takeMessagesInserted } from './modules/webhooks/webhook-events';
 import type { WebhookWorker } from './modules/webhooks/webhook-worker';
 
 export const BODY_LIMIT = '1mb';
@@ -99,7 +100,8 @@ function scheduleExpiryReminders(services: Services): () => void {
 
 /**
  * Webhook messages committed by this process go out at once instead of at the worker's next poll: a
- * flush that wrote one nudges the worker after its commit.
+ * flush that wrote one, or a transaction whose bulk writes inserted some (auditMany), nudges the worker
+ * after its commit.
  */
 function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
   let written = false;
@@ -116,7 +118,13 @@ function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
     afterFlush: (args) => {
       if (!args.em.isInTransaction()) nudge();
     },
-    afterTransactionCommit: nudge,
+    afterTransactionCommit: (args) => {
+      if (takeMessagesInserted(args.em)) written = true;
+      nudge();
+    },
+    afterTransactionRollback: (args) => {
+      takeMessagesInserted(args.em);
+    },
   });
 }
 

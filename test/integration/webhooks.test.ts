@@ -141,6 +141,58 @@ describe('webhooks (FLOWS.md section 12)', function () {
       expect(r1Got[0]!.signature).to.match(/^v1,[A-Za-z0-9+/]+=*$/);
     });
 
+    it("createLicenses (one multi-row insert of the messages) wakes this process's worker on its commit, as one createLicense does", async () => {
+      const worker = s.app.services.webhookWorker;
+      let nudges = 0;
+      const nudge = worker.nudge.bind(worker);
+      worker.nudge = () => {
+        nudges++;
+        nudge();
+      };
+      try {
+        const before = receiver.received.length;
+        const rows = [c1.id, c1.id, c2.id].map((customerId) => ({ customerId, kind: 'MDM', seats: 2, validUntil: '2031-01-01T00:00:00Z' }));
+        const results = ok(
+          await s.gql<Json>(
+            'mutation($r: [CreateLicenseInput!]!) { createLicenses(inputs: $r) { license { id } error { code } } }',
+            { r: rows },
+            admin,
+          ),
+        ).createLicenses;
+        expect(results.map((r: Json) => r.error)).to.deep.equal([null, null, null]);
+        expect(nudges).to.equal(1);
+        const ids = results.map((r: Json) => r.license.id);
+        // r1's endpoint gets its two, r2's its one, the admin-wide endpoint all three.
+        const got = await receiver.waitFor(before + 6);
+        const created = got.slice(before).filter((r) => ids.includes(r.message.data.license.id));
+        expect(
+          created
+            .filter((r) => r.path === '/hooks/r1')
+            .map((r) => r.message.data.license.id)
+            .sort(),
+        ).to.deep.equal(ids.slice(0, 2).sort());
+        expect(created.filter((r) => r.path === '/hooks/r2').map((r) => r.message.data.license.id)).to.deep.equal([ids[2]]);
+        expect(
+          created
+            .filter((r) => r.path === '/hooks/all')
+            .map((r) => r.message.data.license.id)
+            .sort(),
+        ).to.deep.equal([...ids].sort());
+        // A refused batch commits nothing and wakes nobody.
+        const refused = ok(
+          await s.gql<Json>(
+            'mutation($r: [CreateLicenseInput!]!) { createLicenses(inputs: $r) { license { id } error { code } } }',
+            { r: [{ ...rows[0], seats: 0 }] },
+            admin,
+          ),
+        ).createLicenses;
+        expect(refused[0].license).to.equal(null);
+        expect(nudges).to.equal(1);
+      } finally {
+        worker.nudge = nudge;
+      }
+    });
+
     it('sends updated, suspended, reinstated and revoked with the license as it is after the change', async () => {
       const l = ok(await s.gql<Json>(CREATE_LICENSE, { customerId: c1.id }, staff1)).createLicense;
       const steps: [string, Record<string, unknown>][] = [

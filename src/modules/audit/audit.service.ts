@@ -11,7 +11,7 @@ import type { User } from '../users/user.entity';
 import { newId } from '../../common/ids';
 import { insertRows, type InsertRow } from '../../db/writes';
 import { WebhookEvent } from '../webhooks/webhook-event.entity';
-import { licenseEventRow, type LicenseFacts, type WebhookEventType } from '../webhooks/webhook-events';
+import { licenseEventRow, messagesInserted, type LicenseFacts, type WebhookEventType } from '../webhooks/webhook-events';
 import { AuditEvent } from './audit-event.entity';
 
 export enum AuditAction {
@@ -288,4 +288,5 @@ export async function auditMany(tx: EntityManager, entries: readonly AuditEntry[
   }
   await insertRows(tx, AuditEvent, events);
   await insertRows(tx, WebhookEvent, messages);
+  if (messages.length > 0) messagesInserted(tx);
 }

@@ -61,6 +61,22 @@ export interface LicenseEventDetails {
 }
 
 /**
+ * The transactions (their entity managers) that wrote messages as plain multi-row inserts (auditMany),
+ * which the ORM's entity events do not see: app.ts nudges the worker when such a transaction commits.
+ */
+const insertedIn = new WeakSet<EntityManager>();
+
+/** `tx` inserted messages outside the unit of work; they are delivered once it commits. */
+export function messagesInserted(tx: EntityManager): void {
+  insertedIn.add(tx);
+}
+
+/** Whether `em` inserted messages since the last call (and forgets it). */
+export function takeMessagesInserted(em: EntityManager): boolean {
+  return insertedIn.delete(em);
+}
+
+/**
  * One message as a row: the one definition of its fields, for recordLicenseEvent (one event, through the
  * unit of work) and for the bulk writes (auditMany: many events as one multi-row insert).
  */
