@@ -19,11 +19,23 @@ export const IdPrefix = {
 } as const;
 export type NodeTypeName = keyof typeof IdPrefix;
 
+/**
+ * `<prefix>_`, 12 hex digits of the creation time (milliseconds since 1970), 16 hex digits (64 bits) from the
+ * CSPRNG: 32 characters, the width of every id column. Time first, so that rows created together sit
+ * together in their primary-key index: a batch of 100 licenses (with their audit events and webhook
+ * messages) dirties a few pages of each primary key instead of one page per row, which halved the time
+ * SQLite's commit of a createLicenses call takes at 100,000 licenses (test/bench/bulk.ts). The time is no
+ * secret (createdAt); ids were never authorization (visibility is a database filter on every read).
+ * IDs made before are 24 random hex digits; both shapes name objects.
+ */
 export function newId(type: NodeTypeName): string {
-  return `${IdPrefix[type]}_${pooledRandomBytes(12).toString('hex')}`;
+  return `${IdPrefix[type]}_${Date.now().toString(16).padStart(12, '0')}${pooledRandomBytes(8).toString('hex')}`;
 }
 
-const ID_SHAPE = /^([a-z]{3})_[0-9a-f]{24}$/;
+/** The part of an ID after its prefix: 28 hex digits (time and randomness), or 24 (random, the first ids). */
+export const ID_BODY = '(?:[0-9a-f]{28}|[0-9a-f]{24})';
+
+const ID_SHAPE = new RegExp(`^([a-z]{3})_${ID_BODY}$`);
 
 /** The type an ID names, or null for anything that is not one of our IDs. */
 export function typeOfId(id: string): NodeTypeName | null {

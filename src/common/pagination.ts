@@ -15,6 +15,7 @@
 import { raw, type EntityManager, type EntityName, type FilterQuery } from '@mikro-orm/core';
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import type { Reader } from '../db/reader';
+import { ID_BODY } from './ids';
 import { sql, timeParam, type Sql } from '../db/sql';
 import { badInput } from '../errors';
 
@@ -73,11 +74,14 @@ export function encodeCursor(at: Date, id: string): string {
   return Buffer.from(`${at.getTime()}:${id}`, 'utf8').toString('base64url');
 }
 
+/** `<epoch ms>:<id>`, base64url-encoded (encodeCursor). */
+const CURSOR_SHAPE = new RegExp(`^(\\d{1,15}):([a-z]{3}_${ID_BODY})$`);
+
 /** The instants a cursor may carry: those of rows, which were all written in the years 1970-9999. */
 const LAST_CURSOR_TIME = Date.UTC(10000, 0, 1) - 1;
 
 export function decodeCursor(cursor: string, field: 'after' | 'before' = 'after'): Cursor {
-  const match = /^(\d{1,15}):([a-z]{3}_[0-9a-f]{24})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const match = CURSOR_SHAPE.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!match || Number(match[1]) > LAST_CURSOR_TIME) throw badInput('The cursor is not valid.', field);
   return { at: new Date(Number(match[1])), id: match[2]! };
 }
