@@ -15,6 +15,7 @@ import { Reseller } from '../resellers/reseller.entity';
 import { License, licenseStatus } from './license.entity';
 import { CreateLicenseInput, LicenseFilter, UpdateLicenseInput } from './license.inputs';
 import type { CreatedLicense } from './license-writes';
+import type { NestedLicense } from './license-page';
 
 export const MAX_BULK_LICENSES = 100;
 
@@ -33,7 +34,7 @@ export class RowError {
 @ObjectType({ simpleResolvers: true, description: 'One row of a bulk createLicenses call: the license, or why this row was refused.' })
 export class CreateLicenseResult {
   @Field(() => License, { nullable: true })
-  license!: License | CreatedLicense | null;
+  license!: License | CreatedLicense | NestedLicense | null;
 
   @Field(() => RowError, { nullable: true })
   error!: RowError | null;

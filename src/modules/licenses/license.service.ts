@@ -9,14 +9,14 @@ import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
 import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
-import { allOf, always, anyOf, eq, lt, quote, toFilter, toSql, type Condition } from '../access/condition';
-import { scopeCondition, scopeOf, scopeWhere } from '../access/scope';
+import { allOf, always, anyOf, columnOf, eq, lt, metadataOf, quote, toFilter, toSql, type Condition } from '../access/condition';
+import { scopeCondition, scopeOf, scopeSql, scopeWhere } from '../access/scope';
 import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { Customer } from '../customers/customer.entity';
 import { assertCustomerOpen, customerProblems } from '../resellers/reseller-suspension';
 import { insertNewLicenses, newLicenseRow, type CreatedLicense, type NewLicense } from './license-writes';
-import type { InsertRow } from '../../db/writes';
+import { inJsonList, type InsertRow } from '../../db/writes';
 
 export type { NewLicense } from './license-writes';
 import { licenseFromRow, nestedLicenseFromRow, pageStatement, type NestedLicense, type PageLicense } from './license-page';
@@ -29,6 +29,9 @@ export interface LicenseFilterData {
   customerId?: string | null;
   expiresBefore?: Date | null;
 }
+
+/** A customer as createMany needs it: who it is and whose. */
+type VisibleCustomer = { id: string; reseller: { id: string } };
 
 /** MAX_KEY_ATTEMPTS fresh keys at most when a key collides (120 random bits: practically never). */
 export const MAX_KEY_ATTEMPTS = 4;
@@ -256,8 +259,8 @@ export class LicenseService {
     p: AuthenticatedPrincipal,
     inputs: CreateLicenseData[],
     clientAddress: string | null,
-  ): Promise<(License | CreatedLicense | AppError)[]> {
-    const results: (License | CreatedLicense | AppError | undefined)[] = new Array(inputs.length).fill(undefined);
+  ): Promise<(License | CreatedLicense | NestedLicense | AppError)[]> {
+    const results: (License | CreatedLicense | NestedLicense | AppError | undefined)[] = new Array(inputs.length).fill(undefined);
     const settle = (i: number, work: () => unknown) => {
       try {
         return work();
@@ -270,11 +273,7 @@ export class LicenseService {
     // 1. Idempotency keys (checked first, as in create: a known key answers with its license).
     const keys = inputs.map((input, i) => settle(i, () => checkIdempotencyKey(input.idempotencyKey)) as string | null | undefined);
     const wanted = [...new Set(keys.filter((key): key is string => typeof key === 'string'))];
-    const known = new Map<string, License>();
-    if (wanted.length > 0) {
-      const found = await em.find(License, scopeWhere('License', p, { idempotencyOwnerId: p.userId, idempotencyKey: { $in: wanted } }));
-      for (const license of found) known.set(license.idempotencyKey!, license);
-    }
+    const known = wanted.length > 0 ? await this.byIdempotencyKeys(em, p, wanted) : new Map<string, NestedLicense>();
     // 2. The fields, then the customers the caller sees.
     const now = this.now();
     const checked = inputs.map((input, i) => {
@@ -288,11 +287,7 @@ export class LicenseService {
         { seats: number; validFrom: Date; validUntil: Date; key: string | null } | undefined;
     });
     const customerIds = [...new Set(inputs.filter((_, i) => checked[i]).map((input) => input.customerId))];
-    const customers = new Map<string, Customer>();
-    if (customerIds.length > 0) {
-      for (const customer of await em.find(Customer, scopeWhere('Customer', p, { id: { $in: customerIds } })))
-        customers.set(customer.id, customer);
-    }
+    const customers = customerIds.length > 0 ? await this.visibleCustomers(em, p, customerIds) : new Map<string, VisibleCustomer>();
     const pending: number[] = [];
     checked.forEach((row, i) => {
       if (!row) return;
@@ -356,7 +351,47 @@ export class LicenseService {
         }
       }
     }
-    return results as (License | CreatedLicense | AppError)[];
+    return results as (License | CreatedLicense | NestedLicense | AppError)[];
+  }
+
+  /**
+   * createMany's lookups, as one hand-written statement each through the Reader (on SQLite its read
+   * connections: they do not queue behind the writer, where the webhook worker dispatches the previous
+   * call's messages), their conditions rendered from the same scope declaration as every other read.
+   * The licenses that this caller created with these idempotency keys and still sees, by key.
+   */
+  private async byIdempotencyKeys(em: EntityManager, p: AuthenticatedPrincipal, keys: string[]): Promise<Map<string, NestedLicense>> {
+    const page = pageStatement(em);
+    const meta = metadataOf(em, License);
+    const where = and([
+      toSql(em, 'License', 'l', allOf<License>(scopeCondition('License', scopeOf(p)), eq('idempotencyOwnerId', p.userId))),
+      sql(inJsonList(em, `l.${quote(columnOf(meta, 'idempotencyKey'))}`), JSON.stringify(keys)),
+    ]);
+    const rows = await this.reader.rows<Record<string, unknown>>(
+      em,
+      {
+        text: `${page.nestedColumns}, l.${quote(columnOf(meta, 'idempotencyKey'))} as "k" from ${quote(page.table)} l where ${where.text}`,
+        params: where.params,
+      },
+      { columns: [...page.nestedNames, 'k'] },
+    );
+    return new Map(rows.map((row) => [row.k as string, nestedLicenseFromRow(row)]));
+  }
+
+  /** Of these customers, those the caller sees, with their reseller (createMany). */
+  private async visibleCustomers(em: EntityManager, p: AuthenticatedPrincipal, ids: string[]): Promise<Map<string, VisibleCustomer>> {
+    const meta = metadataOf(em, Customer);
+    const id = `c.${quote(columnOf(meta, 'id'))}`;
+    const where = and([scopeSql(em, 'Customer', 'c', p), sql(inJsonList(em, id), JSON.stringify(ids))]);
+    const rows = await this.reader.rows<{ id: string; reseller: string }>(
+      em,
+      {
+        text: `select ${id} as "id", c.${quote(columnOf(meta, 'reseller'))} as "reseller" from ${quote(meta.tableName)} c where ${where.text}`,
+        params: where.params,
+      },
+      { columns: ['id', 'reseller'] },
+    );
+    return new Map(rows.map((row) => [row.id, { id: row.id, reseller: { id: row.reseller } }]));
   }
 
   /**
