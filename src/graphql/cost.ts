@@ -9,11 +9,12 @@
 // graphql-query-complexity walks the document (fragments, @skip/@include, variables); the estimator
 // below only says what one field costs given what its selection costs.
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getNamedType, getVariableValues, GraphQLError, type GraphQLField } from 'graphql';
+import { getNamedType, GraphQLError, type GraphQLField } from 'graphql';
 import { fieldExtensionsEstimator, getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination';
 import { ErrorCode } from '../errors';
 import { Lru } from './lru';
+import { variablesCoerce } from './variables';
 
 export const QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX';
 
@@ -94,8 +95,7 @@ export function queryCostPlugin(limit: number): ApolloServerPlugin {
           }
           // Variables that do not coerce: execution refuses the request before any resolver runs,
           // with graphql-js's own message, so there is no cost to compute.
-          const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});
-          if (coerced.errors) return;
+          if (!variablesCoerce(schema, operation, request.variables)) return;
           let cost: number;
           try {
             cost = getComplexity({

@@ -6,19 +6,12 @@
 // and operation name in a bounded LRU. A document graphql-jit cannot compile, and a request whose
 // variables do not coerce, is executed by graphql-js, so those answers are graphql-js's own.
 import type { ApolloServerOptionsWithGateway } from '@apollo/server';
-import {
-  execute,
-  getVariableValues,
-  GraphQLError,
-  type DocumentNode,
-  type ExecutionResult,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-} from 'graphql';
+import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { ExecutorName } from '../config';
 import type { Context } from '../context';
 import { Lru } from './lru';
+import { variablesCoerce } from './variables';
 
 type Gateway = ApolloServerOptionsWithGateway<Context>['gateway'];
 
@@ -77,8 +70,7 @@ export class JitExecutor {
     const compiled = operation ? this.compiled(`${operationName ?? ''}\u0000${args.key}`, document, operationName) : null;
     // graphql-jit coerces variables itself, with messages of its own: a request whose variables graphql-js
     // refuses is answered by graphql-js, word for word as without graphql-jit.
-    const coercible =
-      !operation?.variableDefinitions?.length || !getVariableValues(this.schema, operation.variableDefinitions, variables).errors;
+    const coercible = !operation || variablesCoerce(this.schema, operation, args.variables);
     if (!compiled || !coercible) {
       return execute({ schema: this.schema, document, contextValue: context, variableValues: variables, operationName });
     }
