@@ -10,6 +10,7 @@ import { getOperationAST, parse } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { EntityManager } from '@mikro-orm/core';
 import type { Config, ExecutorName } from './config';
 import { createContext, type Context } from './context';
 import { migrate, openOrm, type Orm, type OrmOptions } from './db/orm';
@@ -27,7 +28,7 @@ import { safeEqual } from './modules/auth/secrets';
 import { createServices, type Services } from './services';
 import { createPagesRouter } from './modules/pages/pages.router';
 import { WebhookEvent } from './modules/webhooks/webhook-event.entity';
-import { takeMessagesInserted } from './modules/webhooks/webhook-events';
+import { messagesInserted, takeMessagesInserted } from './modules/webhooks/webhook-events';
 import type { WebhookWorker } from './modules/webhooks/webhook-worker';
 
 export const BODY_LIMIT = '1mb';
@@ -99,29 +100,22 @@ function scheduleExpiryReminders(services: Services): () => void {
 }
 
 /**
- * Webhook messages committed by this process go out at once instead of at the worker's next poll: a
- * flush that wrote one, or a transaction whose bulk writes inserted some (auditMany), nudges the worker
- * after its commit.
+ * Webhook messages committed by this process go out at once instead of at the worker's next poll: the entity
+ * manager that wrote some (a flush that created one, or bulk writes that inserted some: auditMany) nudges the
+ * worker after its commit. Marked per entity manager (the transaction's fork), so that one transaction's commit
+ * does not take the nudge of another still running.
  */
 function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
-  let written = false;
-  const nudge = () => {
-    if (!written) return;
-    written = false;
-    worker.nudge();
+  const nudgeIfInserted = (em: EntityManager) => {
+    if (takeMessagesInserted(em)) worker.nudge();
   };
   orm.em.getEventManager().registerSubscriber({
     getSubscribedEntities: () => [WebhookEvent],
-    afterCreate: () => {
-      written = true;
-    },
+    afterCreate: (args) => messagesInserted(args.em),
     afterFlush: (args) => {
-      if (!args.em.isInTransaction()) nudge();
+      if (!args.em.isInTransaction()) nudgeIfInserted(args.em);
     },
-    afterTransactionCommit: (args) => {
-      if (takeMessagesInserted(args.em)) written = true;
-      nudge();
-    },
+    afterTransactionCommit: (args) => nudgeIfInserted(args.em),
     afterTransactionRollback: (args) => {
       takeMessagesInserted(args.em);
     },

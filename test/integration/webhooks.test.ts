@@ -141,7 +141,7 @@ describe('webhooks (FLOWS.md section 12)', function () {
       expect(r1Got[0]!.signature).to.match(/^v1,[A-Za-z0-9+/]+=*$/);
     });
 
-    it("createLicenses (one multi-row insert of the messages) wakes this process's worker on its commit, as one createLicense does", async () => {
+    it("createLicenses (one multi-row insert of the messages) wakes this process's worker on its commit, as one createLicense does, once per commit", async () => {
       const worker = s.app.services.webhookWorker;
       let nudges = 0;
       const nudge = worker.nudge.bind(worker);
@@ -188,6 +188,18 @@ describe('webhooks (FLOWS.md section 12)', function () {
         ).createLicenses;
         expect(refused[0].license).to.equal(null);
         expect(nudges).to.equal(1);
+        // One createLicense (a flush of the unit of work in its transaction): one nudge on its commit.
+        ok(await s.gql<Json>(CREATE_LICENSE, { customerId: c1.id }, staff1));
+        expect(nudges).to.equal(2);
+        // Concurrent creations: each commit wakes the worker for its own messages.
+        await Promise.all([
+          s.gql<Json>(CREATE_LICENSE, { customerId: c1.id }, staff1).then(ok),
+          s.gql<Json>(CREATE_LICENSE, { customerId: c2.id }, staff2).then(ok),
+          s
+            .gql<Json>('mutation($r: [CreateLicenseInput!]!) { createLicenses(inputs: $r) { license { id } } }', { r: rows }, admin)
+            .then(ok),
+        ]);
+        expect(nudges).to.equal(5);
       } finally {
         worker.nudge = nudge;
       }

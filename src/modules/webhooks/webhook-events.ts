@@ -61,14 +61,15 @@ export interface LicenseEventDetails {
 }
 
 /**
- * The transactions (their entity managers) that wrote messages as plain multi-row inserts (auditMany),
- * which the ORM's entity events do not see: app.ts nudges the worker when such a transaction commits.
+ * The entity managers (a transaction's fork, or one that flushed on its own) that wrote messages not yet
+ * committed: through the unit of work (app.ts marks them on afterCreate) or as plain multi-row inserts
+ * (auditMany), which the ORM's entity events do not see. app.ts nudges the worker when such a one commits.
  */
 const insertedIn = new WeakSet<EntityManager>();
 
-/** `tx` inserted messages outside the unit of work; they are delivered once it commits. */
-export function messagesInserted(tx: EntityManager): void {
-  insertedIn.add(tx);
+/** `em` wrote messages; they are delivered once it commits. */
+export function messagesInserted(em: EntityManager): void {
+  insertedIn.add(em);
 }
 
 /** Whether `em` inserted messages since the last call (and forgets it). */
