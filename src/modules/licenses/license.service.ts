@@ -9,7 +9,7 @@ import { and, sql } from '../../db/sql';
 import { badInput, ErrorCode, isAppError, notFound, type AppError } from '../../errors';
 import { requiredReason } from '../../common/validation';
 import { checkDate, checkIdempotencyKey, checkKind, checkSeats, checkWindow } from './license-rules';
-import { allOf, always, anyOf, columnOf, eq, lt, metadataOf, quote, toFilter, toSql, type Condition } from '../access/condition';
+import { allOf, always, anyOf, columnOf, eq, lt, metadataOf, quote, toFilter, toSql, within, type Condition } from '../access/condition';
 import { scopeCondition, scopeOf, scopeSql, scopeWhere } from '../access/scope';
 import { audit, AuditAction, changesOf, target, type AuditBy, type Changes } from '../audit/audit.service';
 import type { AuthenticatedPrincipal } from '../auth/principal';
@@ -186,8 +186,16 @@ export class LicenseService {
     return em.findOne(License, scopeWhere('License', p, { id }));
   }
 
+  /**
+   * The licenses an idempotency key may name for this caller: its own (it created them with a key) that it
+   * still sees. One definition for create (one key, through the ORM) and createMany (many keys, as SQL).
+   */
+  private ownKeyed(p: AuthenticatedPrincipal): Condition<License> {
+    return allOf<License>(scopeCondition('License', scopeOf(p)), eq('idempotencyOwnerId', p.userId));
+  }
+
   private findByIdempotencyKey(em: EntityManager, p: AuthenticatedPrincipal, key: string): Promise<License | null> {
-    return em.findOne(License, scopeWhere('License', p, { idempotencyOwnerId: p.userId, idempotencyKey: key }));
+    return em.findOne(License, within(toFilter(this.ownKeyed(p)), { idempotencyKey: key }));
   }
 
   /**
@@ -362,15 +370,12 @@ export class LicenseService {
    */
   private async byIdempotencyKeys(em: EntityManager, p: AuthenticatedPrincipal, keys: string[]): Promise<Map<string, NestedLicense>> {
     const page = pageStatement(em);
-    const meta = metadataOf(em, License);
-    const where = and([
-      toSql(em, 'License', 'l', allOf<License>(scopeCondition('License', scopeOf(p)), eq('idempotencyOwnerId', p.userId))),
-      sql(inJsonList(em, `l.${quote(columnOf(meta, 'idempotencyKey'))}`), JSON.stringify(keys)),
-    ]);
+    const key = `l.${quote(columnOf(metadataOf(em, License), 'idempotencyKey'))}`;
+    const where = and([toSql(em, 'License', 'l', this.ownKeyed(p)), sql(inJsonList(em, key), JSON.stringify(keys))]);
     const rows = await this.reader.rows<Record<string, unknown>>(
       em,
       {
-        text: `${page.nestedColumns}, l.${quote(columnOf(meta, 'idempotencyKey'))} as "k" from ${quote(page.table)} l where ${where.text}`,
+        text: `${page.nestedColumns}, ${key} as "k" from ${quote(page.table)} l where ${where.text}`,
         params: where.params,
       },
       { columns: [...page.nestedNames, 'k'] },
