@@ -103,7 +103,8 @@ function scheduleExpiryReminders(services: Services): () => void {
  * Webhook messages committed by this process go out at once instead of at the worker's next poll: the entity
  * manager that wrote some (a flush that created one, or bulk writes that inserted some: auditMany) nudges the
  * worker after its commit. Marked per entity manager (the transaction's fork), so that one transaction's commit
- * does not take the nudge of another still running.
+ * does not take the nudge of another still running. A flush outside em.transactional commits in a transaction
+ * of its own (the ORM's implicit transactions, on by default), so every commit passes afterTransactionCommit.
  */
 function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
   const nudgeIfInserted = (em: EntityManager) => {
@@ -112,9 +113,6 @@ function nudgeOnNewEvents(orm: Orm, worker: WebhookWorker): void {
   orm.em.getEventManager().registerSubscriber({
     getSubscribedEntities: () => [WebhookEvent],
     afterCreate: (args) => messagesInserted(args.em),
-    afterFlush: (args) => {
-      if (!args.em.isInTransaction()) nudgeIfInserted(args.em);
-    },
     afterTransactionCommit: (args) => nudgeIfInserted(args.em),
     afterTransactionRollback: (args) => {
       takeMessagesInserted(args.em);

@@ -200,6 +200,12 @@ describe('webhooks (FLOWS.md section 12)', function () {
             .then(ok),
         ]);
         expect(nudges).to.equal(5);
+        // A message flushed outside any em.transactional (the ORM's own transaction around the flush): one nudge.
+        const lone = await makeReseller(s);
+        const em = s.app.services.orm.em.fork();
+        em.create(WebhookEvent, { type: 'license.updated', licenseId: ids[0], resellerId: lone.id, data: '{}', createdAt: new Date() });
+        await em.flush();
+        expect(nudges).to.equal(6);
       } finally {
         worker.nudge = nudge;
       }
