@@ -6,6 +6,8 @@
 import { getVariableValues, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 
 const answers = new WeakMap<object, WeakMap<OperationDefinitionNode, boolean>>();
+/** A request without variables: one object, so that its answer is kept too (per operation, as it depends on nothing else). */
+const NONE: Record<string, unknown> = Object.freeze({});
 
 export function variablesCoerce(
   schema: GraphQLSchema,
@@ -13,7 +15,7 @@ export function variablesCoerce(
   variables: Record<string, unknown> | undefined,
 ): boolean {
   if (!operation.variableDefinitions?.length) return true;
-  const values = variables ?? {};
+  const values = variables ?? NONE;
   let byOperation = answers.get(values);
   const known = byOperation?.get(operation);
   if (known !== undefined) return known;
